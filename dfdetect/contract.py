@@ -1,0 +1,71 @@
+"""The model contract: every fact a consumer of an exported model needs, stored inside the ONNX
+file (`metadata_props["dfdetect.contract"]`). Training writes it, export embeds it, scan and
+evaluate read it; nothing downstream re-types a preprocessing constant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+CONTRACT_KEY = "dfdetect.contract"
+CONTRACT_SCHEMA = "dfdetect.contract/v1"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class Preprocessing:
+    """How a face becomes the model's input tensor."""
+
+    input_size: int = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    color_order: str = "RGB"
+    crop_margin: float = 1.3  # square side = margin × the longer side of the face box
+    alignment: str = "none"  # "none" | "eyes" (rotate so the eyes are level)
+
+    def to_tensor(self, crops: np.ndarray) -> np.ndarray:
+        """uint8 NHWC RGB crops at input_size → float32 NCHW normalised batch."""
+        if crops.ndim == 3:
+            crops = crops[None]
+        x = crops.astype(np.float32) / 255.0
+        x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+@dataclass
+class ModelContract:
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    backbone: str = ""
+    detector: str = "blazeface"
+    frames_per_video: int = 32
+    aggregation: str = "mean"
+    temperature: float = 1.0
+    thresholds: dict[str, float] = field(default_factory=lambda: {"default": 0.5})
+    default_threshold: str = "default"
+    training_data: dict = field(default_factory=dict)
+    val_metrics: dict = field(default_factory=dict)
+    toolkit_version: str = ""
+    created_at: str = ""
+    checkpoint_sha256: str = ""
+    schema: str = CONTRACT_SCHEMA
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelContract:
+        data = json.loads(text)
+        if data.get("schema") != CONTRACT_SCHEMA:
+            raise ValueError(f"unsupported contract schema {data.get('schema')!r}, expected {CONTRACT_SCHEMA}")
+        prep = data.pop("preprocessing", {})
+        prep["mean"], prep["std"] = tuple(prep["mean"]), tuple(prep["std"])
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(preprocessing=Preprocessing(**prep), **{k: v for k, v in data.items() if k in known})
+
+    def decision_threshold(self) -> tuple[str, float]:
+        return self.default_threshold, float(self.thresholds[self.default_threshold])

@@ -1,0 +1,212 @@
+"""BlazeFace (MediaPipe's face detector) run through LiteRT, with anchors, box decoding and
+weighted NMS written here: the .tflite graphs end at raw regressor/classifier tensors.
+
+The model files ship inside the package (dfdetect/faces/models, Apache-2.0, see NOTICE there), so
+nothing is downloaded at run time. Two variants: `full` (192 px input, one anchor per 4-px cell,
+made for faces far from the camera: video frames) and `short` (128 px, for selfie-distance faces).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dfdetect.faces.base import Face, box_iou, register_detector
+
+MODEL_DIR = Path(__file__).parent / "models"
+
+
+@dataclass(frozen=True)
+class BlazeFaceVariant:
+    model_file: str
+    input_size: int
+    strides: tuple[int, ...]
+    anchors_per_layer: int  # aspect ratio 1.0, plus the interpolated scale when 2
+    score_threshold: float
+
+
+VARIANTS = {
+    "short": BlazeFaceVariant("face_detection_short_range.tflite", 128, (8, 16, 16, 16), 2, 0.5),
+    "full": BlazeFaceVariant("face_detection_full_range.tflite", 192, (4,), 1, 0.5),
+}
+
+
+def make_anchors(variant: BlazeFaceVariant) -> list[np.ndarray]:
+    """Anchor centres in [0,1], one (A_i, 2) array per feature map, in the order of the model's
+    outputs: layers that share a stride are merged into one map with their anchors interleaved."""
+    centres = []
+    layer = 0
+    strides = variant.strides
+    while layer < len(strides):
+        stride = strides[layer]
+        repeats = 0
+        while layer < len(strides) and strides[layer] == stride:
+            repeats += 1
+            layer += 1
+        cells = int(np.ceil(variant.input_size / stride))
+        ys, xs = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
+        grid = np.stack([(xs.ravel() + 0.5) / cells, (ys.ravel() + 0.5) / cells], axis=1)
+        centres.append(np.repeat(grid, repeats * variant.anchors_per_layer, axis=0))
+    return [c.astype(np.float32) for c in centres]
+
+
+def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray,
+                 iou_threshold: float = 0.3) -> list[tuple[np.ndarray, float, np.ndarray]]:
+    """MediaPipe's blending NMS: each kept detection is the score-weighted mean of the boxes and
+    keypoints it suppresses, which steadies boxes across video frames."""
+    order = np.argsort(-scores)
+    boxes, scores, keypoints = boxes[order], scores[order], keypoints[order]
+    remaining = np.ones(len(scores), bool)
+    kept = []
+    for i in range(len(scores)):
+        if not remaining[i]:
+            continue
+        overlap = box_iou(boxes[i : i + 1], boxes)[0]
+        members = remaining & (overlap > iou_threshold)
+        members[i] = True
+        weights = scores[members][:, None]
+        box = (boxes[members] * weights).sum(0) / weights.sum()
+        kps = (keypoints[members] * weights[:, :, None]).sum(0) / weights.sum()
+        kept.append((box, float(scores[i]), kps))
+        remaining &= ~members
+    return kept
+
+
+class BlazeFaceDetector:
+    """Batched BlazeFace. Images are letterboxed to the model's square input so faces keep their
+    shape; boxes and the 6 keypoints come back in the original image's pixels."""
+
+    def __init__(self, variant: str = "full", score_threshold: float | None = None,
+                 min_face_fraction: float = 0.0, tiling: str = "auto", num_threads: int = 2):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.variant = VARIANTS[variant]
+        self.name = "blazeface" if variant == "full" else f"blazeface_{variant}"
+        self.score_threshold = score_threshold if score_threshold is not None else self.variant.score_threshold
+        self.min_face_fraction = min_face_fraction
+        if tiling not in ("auto", "always", "never"):
+            raise ValueError(f"tiling must be auto, always or never, not {tiling!r}")
+        self.tiling = tiling
+        self._anchor_maps = make_anchors(self.variant)
+        self.anchors = np.concatenate(self._anchor_maps)
+        self._interpreter = Interpreter(model_path=str(MODEL_DIR / self.variant.model_file), num_threads=num_threads)
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        outputs = sorted(self._interpreter.get_output_details(), key=lambda d: int(d["shape"][-1]), reverse=True)
+        self._regressors, self._classifiers = outputs[0]["index"], outputs[1]["index"]
+        self._batch = 0
+
+    def _letterbox(self, image: np.ndarray) -> tuple[np.ndarray, float, float, float]:
+        size = self.variant.input_size
+        h, w = image.shape[:2]
+        scale = size / max(h, w)
+        nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+        resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+        pad_y, pad_x = (size - nh) // 2, (size - nw) // 2
+        canvas = np.zeros((size, size, 3), np.float32)
+        canvas[pad_y : pad_y + nh, pad_x : pad_x + nw] = resized.astype(np.float32) / 127.5 - 1.0
+        return canvas, scale, pad_x, pad_y
+
+    def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if batch.shape[0] != self._batch:
+            self._interpreter.resize_tensor_input(self._input, list(batch.shape))
+            self._interpreter.allocate_tensors()
+            self._batch = batch.shape[0]
+        self._interpreter.set_tensor(self._input, batch)
+        self._interpreter.invoke()
+        return tuple(self._unbatch(self._interpreter.get_tensor(i), batch.shape[0])
+                     for i in (self._regressors, self._classifiers))
+
+    def _unbatch(self, output: np.ndarray, n: int) -> np.ndarray:
+        """The graphs end in fixed-shape reshapes + concat, so a resized batch comes back as
+        (1, n*A, C) ordered feature map by feature map, each map batch-major: regroup to (n, A, C)."""
+        channels = output.shape[-1]
+        flat = output.reshape(-1, channels)
+        parts, start = [], 0
+        for anchors in self._anchor_maps:
+            size = n * len(anchors)
+            parts.append(flat[start : start + size].reshape(n, len(anchors), channels))
+            start += size
+        return np.concatenate(parts, axis=1)
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
+        """Whole-image pass for every image; large images then get a second pass over overlapping
+        tiles (when the first found nothing, or always with tiling="always"), because a face that
+        is a tenth of a 1080p frame shrinks below the model's smallest anchors when letterboxed."""
+        results = self._detect_whole(images)
+        if self.tiling == "never":
+            return results
+        tile_jobs = []
+        for i, (image, faces) in enumerate(zip(images, results)):
+            if max(image.shape[:2]) > 3 * self.variant.input_size and (self.tiling == "always" or not faces):
+                tile_jobs += [(i, x, y, image[y : y + side, x : x + side]) for x, y, side in _tile_grid(image.shape)]
+        if not tile_jobs:
+            return results
+        tile_faces = self._detect_whole([job[3] for job in tile_jobs])
+        for (i, x, y, _), faces in zip(tile_jobs, tile_faces):
+            results[i] += [Face(box=(f.box[0] + x, f.box[1] + y, f.box[2] + x, f.box[3] + y), score=f.score,
+                                landmarks=f.landmarks + np.float32([x, y])) for f in faces]
+        return [_merge_overlaps(faces) for faces in results]
+
+    def _detect_whole(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
+        if len(images) == 0:
+            return []
+        boxed = [self._letterbox(image) for image in images]
+        raw_boxes, raw_scores = self._run(np.stack([b[0] for b in boxed]))
+        size = float(self.variant.input_size)
+        results = []
+        for (_, scale, pad_x, pad_y), regress, logits, image in zip(boxed, raw_boxes, raw_scores, images):
+            scores = 1.0 / (1.0 + np.exp(-np.clip(logits[:, 0].astype(np.float64), -100, 100)))
+            keep = scores >= self.score_threshold
+            if not keep.any():
+                results.append([])
+                continue
+            reg, anchors = regress[keep] / size, self.anchors[keep]
+            centre = reg[:, :2] + anchors
+            half = reg[:, 2:4] / 2.0
+            boxes = np.concatenate([centre - half, centre + half], axis=1) * size
+            keypoints = (reg[:, 4:16].reshape(-1, 6, 2) + anchors[:, None, :]) * size
+            faces = []
+            for box, score, kps in weighted_nms(boxes, scores[keep], keypoints):
+                box = (box - [pad_x, pad_y, pad_x, pad_y]) / scale
+                kps = (kps - [pad_x, pad_y]) / scale
+                h, w = image.shape[:2]
+                box = np.clip(box, 0, [w, h, w, h])
+                face = Face(box=tuple(float(v) for v in box), score=score, landmarks=kps.astype(np.float32))
+                if face.area >= self.min_face_fraction * h * w and face.area > 0:
+                    faces.append(face)
+            faces.sort(key=lambda f: f.area, reverse=True)
+            results.append(faces)
+        return results
+
+
+def _tile_grid(shape: tuple[int, ...]) -> list[tuple[int, int, int]]:
+    """Square tiles of half the short side, overlapping by a quarter, covering the image."""
+    h, w = shape[:2]
+    side = max(1, min(h, w) // 2)
+    step = max(1, int(side * 0.75))
+    xs = sorted({*range(0, max(1, w - side), step), max(0, w - side)})
+    ys = sorted({*range(0, max(1, h - side), step), max(0, h - side)})
+    return [(x, y, side) for y in ys for x in xs]
+
+
+def _merge_overlaps(faces: list[Face], iou_threshold: float = 0.3) -> list[Face]:
+    """Keep the highest-scoring face among overlapping detections from the whole image and tiles."""
+    kept: list[Face] = []
+    for face in sorted(faces, key=lambda f: f.score, reverse=True):
+        if not kept or box_iou(np.array([face.box]), np.array([k.box for k in kept])).max() <= iou_threshold:
+            kept.append(face)
+    return sorted(kept, key=lambda f: f.area, reverse=True)
+
+
+@register_detector("blazeface")
+def blazeface_full(**kwargs) -> BlazeFaceDetector:
+    return BlazeFaceDetector(variant="full", **kwargs)
+
+
+@register_detector("blazeface_short")
+def blazeface_short(**kwargs) -> BlazeFaceDetector:
+    return BlazeFaceDetector(variant="short", **kwargs)

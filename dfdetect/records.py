@@ -1,0 +1,109 @@
+"""Typed records that flow between stages, and the files that hold them.
+
+Each stage reads the previous stage's file through these helpers, never its internals, so a stage
+can be re-run or replaced by another tool that writes the same columns. The README's "File
+schemas" section documents the same fields; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from dfdetect.errors import DfdetectError
+
+REAL, FAKE = 0, 1
+LABELS = {"real": REAL, "fake": FAKE}
+SPLITS = ("train", "val", "test")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".pgm")
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv")
+
+
+@dataclass
+class IndexRow:
+    """One media file of a dataset (a row of index.parquet)."""
+
+    path: str  # absolute path of the image or video
+    media_type: str  # "image" | "video"
+    label: int  # 0 = real, 1 = fake
+    dataset: str  # e.g. "folder", "ffpp", "celebdf"
+    split: str  # "train" | "val" | "test"
+    group: str  # leakage unit: items sharing a group always share a split
+    method: str = ""  # manipulation method for fakes ("" for reals or unknown)
+    compression: str = ""  # e.g. "c23" for FF++
+    identity: str = ""  # person id when the layout carries one
+    source: str = ""  # for a fake: path of the real video it was made from, when known
+
+
+@dataclass
+class CropRow:
+    """One face crop (a row of crops.parquet); crop_path is relative to the crops directory."""
+
+    crop_path: str
+    source_path: str  # the media file the face came from (IndexRow.path)
+    media_type: str
+    frame_index: int  # decoded frame number in the video; 0 for images
+    face_index: int  # rank of the face within its frame (0 = largest)
+    track_id: int  # same face across frames of one video
+    x0: float  # face box in source pixel coordinates
+    y0: float
+    x1: float
+    y1: float
+    score: float  # detector confidence
+    label: int
+    split: str
+    group: str
+    dataset: str
+    method: str = ""
+    landmarks: list[float] = field(default_factory=list)  # [x, y]*K in crop pixel coordinates
+
+
+INDEX_COLUMNS = [f.name for f in dataclasses.fields(IndexRow)]
+CROP_COLUMNS = [f.name for f in dataclasses.fields(CropRow)]
+
+
+def write_rows(rows: list, path: str | Path, columns: list[str]) -> Path:
+    """Write dataclass rows as parquet via a temp file, so a reader never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame([dataclasses.asdict(r) for r in rows], columns=columns)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+def _read_table(path: str | Path, columns: list[str], what: str, made_by: str) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise DfdetectError("missing_path", f"{what} not found", path, f"create it with `{made_by}`")
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a non-parquet file
+        raise DfdetectError("bad_input", f"not a parquet file ({exc.__class__.__name__})", path,
+                            f"re-create it with `{made_by}`") from exc
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DfdetectError("bad_input", f"{what} lacks columns {missing}", path,
+                            f"re-create it with `{made_by}`")
+    return frame
+
+
+def read_index(path: str | Path) -> pd.DataFrame:
+    required = [f.name for f in dataclasses.fields(IndexRow) if f.default is dataclasses.MISSING]
+    return _read_table(path, required, "index file", "dfdetect index")
+
+
+def read_crops(path: str | Path) -> pd.DataFrame:
+    """Read crops.parquet (or a directory holding it); crop_path is made absolute."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "crops.parquet"
+    required = [f.name for f in dataclasses.fields(CropRow)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    frame = _read_table(path, required, "crops file", "dfdetect extract")
+    frame["crop_path"] = [str(path.parent / p) for p in frame["crop_path"]]
+    return frame
