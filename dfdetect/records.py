@@ -76,7 +76,7 @@ def write_rows(rows: list, path: str | Path, columns: list[str]) -> Path:
     return path
 
 
-def _read_table(path: str | Path, columns: list[str], what: str, made_by: str) -> pd.DataFrame:
+def read_table(path: str | Path, columns: list[str], what: str, made_by: str) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise DfdetectError("missing_path", f"{what} not found", path, f"create it with `{made_by}`")
@@ -94,7 +94,7 @@ def _read_table(path: str | Path, columns: list[str], what: str, made_by: str) -
 
 def read_index(path: str | Path) -> pd.DataFrame:
     required = [f.name for f in dataclasses.fields(IndexRow) if f.default is dataclasses.MISSING]
-    return _read_table(path, required, "index file", "dfdetect index")
+    return read_table(path, required, "index file", "dfdetect index")
 
 
 def read_crops(path: str | Path) -> pd.DataFrame:
@@ -104,6 +104,35 @@ def read_crops(path: str | Path) -> pd.DataFrame:
         path = path / "crops.parquet"
     required = [f.name for f in dataclasses.fields(CropRow)
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    frame = _read_table(path, required, "crops file", "dfdetect extract")
+    frame = read_table(path, required, "crops file", "dfdetect extract")
     frame["crop_path"] = [str(path.parent / p) for p in frame["crop_path"]]
     return frame
+
+
+@dataclass
+class ScanRecord:
+    """One scanned file (a line of results.jsonl). `logit` is the aggregated, temperature-scaled
+    face logit, so probability == sigmoid(logit) and decision == probability >= threshold."""
+
+    path: str  # absolute path as given (symlinks kept)
+    size: int  # bytes; with mtime, the key `--resume` uses to skip a file already scanned
+    mtime: float  # seconds since the epoch
+    media_type: str  # "image" | "video" | "" when the content is neither
+    status: str  # "ok" | "no_face" | "error"
+    error_code: str = ""  # a dfdetect.errors.ERROR_CODES key when status is "error"
+    error_message: str = ""
+    frames_decoded: int = 0
+    faces_scored: int = 0
+    probability: float | None = None
+    logit: float | None = None
+    decision: bool | None = None  # True = flagged as fake
+    threshold_name: str = ""
+    threshold: float | None = None
+    top_faces: list[dict] = field(default_factory=list)  # {frame_index, box, probability}, highest first
+    frame_scores: list[dict] | None = None  # every scored face, only with --details
+    timings: dict[str, float] = field(default_factory=dict)  # decode / detect / infer seconds
+    model_sha256: str = ""
+    toolkit_version: str = ""
+
+
+SCAN_COLUMNS = [f.name for f in dataclasses.fields(ScanRecord)]

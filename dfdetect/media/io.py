@@ -110,7 +110,7 @@ def video_frame_count(path: str | Path) -> int:
         duration = stream.duration * stream.time_base if stream.duration else (
             container.duration / av.time_base if container.duration else 0)
         rate = stream.average_rate or stream.guessed_rate or 0
-        return int(round(float(duration) * float(rate)))
+        return round(float(duration) * float(rate))
     finally:
         container.close()
 
@@ -121,7 +121,7 @@ def sample_indices(total: int, num_frames: int) -> list[int]:
         return []
     if total <= num_frames:
         return list(range(total))
-    return sorted({int(round(i)) for i in np.linspace(0, total - 1, num_frames)})
+    return sorted({round(float(i)) for i in np.linspace(0, total - 1, num_frames)})
 
 
 def _to_rgb(frame: av.VideoFrame) -> np.ndarray:

@@ -1,0 +1,32 @@
+# dfdetect developer commands. `make setup` is idempotent: a second run only checks a stamp file.
+PYTHON ?= python3
+VENV ?= .venv
+# torch first, so pip does not pick a build for us; users with another CUDA set their own pair.
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+# cpu → onnxruntime; use EXTRAS=gpu,dev for onnxruntime-gpu (the two can't be installed together)
+EXTRAS ?= cpu,dev
+BIN := $(VENV)/bin
+export WANDB_MODE ?= offline
+
+.PHONY: setup test lint demo clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $@
+
+lint: setup
+	$(BIN)/ruff check .
+
+test: setup lint
+	$(BIN)/python -m pytest -q tests
+
+demo: setup
+	$(BIN)/dfdetect demo --out runs/demo
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache

@@ -1,0 +1,247 @@
+"""index.parquet → face crops + crops.parquet + extract_summary.json (`dfdetect extract`).
+
+Every source file is processed on its own and leaves a small parquet part under `parts/` that is
+renamed into place only when all its crops are on disk. A killed run restarted with the same
+arguments skips the sources that have a part and redoes the rest, so there are no duplicates and no
+half-written files; the final crops.parquet is the concatenation of the parts in index order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from dfdetect.errors import DfdetectError
+from dfdetect.faces import DEFAULT_DETECTOR, Face, create_detector, crop_face
+from dfdetect.faces.tracking import IouTracker
+from dfdetect.media import iter_video_frames, read_image
+from dfdetect.records import CROP_COLUMNS, CropRow, read_index
+
+DETECT_BATCH = 8  # frames per detector call: enough to amortise the call, small enough for memory
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    frames: int = 32
+    every: int | None = None
+    detector: str = DEFAULT_DETECTOR
+    size: int = 224
+    margin: float = 1.3
+    all_faces: bool = False
+    align: bool = False
+    jpeg_quality: int = 95
+
+
+@dataclass
+class SourceResult:
+    """What one source file produced; the counts feed extract_summary.json."""
+
+    path: str
+    rows: list[CropRow] = field(default_factory=list)
+    frames: int = 0
+    no_face_frames: int = 0
+    error_code: str = ""
+    error_message: str = ""
+
+
+def source_key(path: str) -> str:
+    """A stable, filesystem-safe folder name for a source: readable stem plus a hash of the full path."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).stem)[:60]
+    return f"{stem}-{hashlib.sha1(path.encode()).hexdigest()[:10]}"
+
+
+_detectors: dict[str, object] = {}
+
+
+def _detector(name: str):
+    if name not in _detectors:
+        _detectors[name] = create_detector(name, num_threads=1)
+    return _detectors[name]
+
+
+def _frames(row: dict, options: ExtractOptions):
+    if row["media_type"] == "image":
+        yield 0, read_image(row["path"])
+    else:
+        for frame in iter_video_frames(row["path"], num_frames=options.frames, every=options.every):
+            yield frame.index, frame.image
+
+
+def _batched(iterable, size: int):
+    batch = []
+    for item in iterable:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _write_jpeg(path: Path, crop: np.ndarray, quality: int) -> None:
+    tmp = path.with_name(path.name + ".tmp.jpg")
+    if not cv2.imwrite(str(tmp), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]):
+        raise OSError(f"cannot write {tmp}")
+    tmp.replace(path)
+
+
+def extract_source(row: dict, crops_dir: Path, options: ExtractOptions) -> SourceResult:
+    """Detect, track and crop the faces of one image or video; errors become the result's error."""
+    result = SourceResult(path=row["path"])
+    key = source_key(row["path"])
+    out_dir = crops_dir / "crops" / key
+    detector = _detector(options.detector)
+    tracker = IouTracker()
+    try:
+        for batch in _batched(_frames(row, options), DETECT_BATCH):
+            detections = detector.detect([image for _, image in batch])
+            for (frame_index, image), faces in zip(batch, detections):
+                result.frames += 1
+                if not faces:
+                    result.no_face_frames += 1
+                    continue
+                # images keep every face; videos keep the largest unless asked for all
+                kept: list[Face] = faces if (options.all_faces or row["media_type"] == "image") else faces[:1]
+                for face_index, (face, track) in enumerate(zip(kept, tracker.assign(kept))):
+                    crop, points = crop_face(image, face, options.size, options.margin, options.align)
+                    out_dir.mkdir(parents=True, exist_ok=True)
+                    name = f"f{frame_index:06d}_t{track:02d}_n{face_index:02d}.jpg"
+                    _write_jpeg(out_dir / name, crop, options.jpeg_quality)
+                    result.rows.append(CropRow(
+                        crop_path=f"crops/{key}/{name}", source_path=row["path"], media_type=row["media_type"],
+                        frame_index=frame_index, face_index=face_index, track_id=track,
+                        x0=face.box[0], y0=face.box[1], x1=face.box[2], y1=face.box[3], score=float(face.score),
+                        label=int(row["label"]), split=row["split"], group=row["group"], dataset=row["dataset"],
+                        method=row.get("method", "") or "",
+                        landmarks=[] if points is None else [round(float(v), 2) for v in points.ravel()],
+                    ))
+    except DfdetectError as exc:
+        result.error_code, result.error_message = exc.code, exc.message
+    except Exception as exc:  # one bad file must never stop a batch of a million
+        result.error_code, result.error_message = "internal", f"{exc.__class__.__name__}: {exc}"
+    return result
+
+
+def _part_path(crops_dir: Path, path: str) -> Path:
+    return crops_dir / "parts" / f"{source_key(path)}.parquet"
+
+
+def _save_part(crops_dir: Path, result: SourceResult) -> None:
+    """Persist a source's rows and counts atomically; its existence marks the source as done."""
+    frame = pd.DataFrame([dataclasses.asdict(r) for r in result.rows], columns=CROP_COLUMNS)
+    meta = {"frames": result.frames, "no_face_frames": result.no_face_frames,
+            "error_code": result.error_code, "error_message": result.error_message}
+    part = _part_path(crops_dir, result.path)
+    tmp = part.with_suffix(".tmp")
+    frame.to_parquet(tmp, index=False)
+    table = pq.read_table(tmp)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"dfdetect.extract": json.dumps(meta)})
+    pq.write_table(table, tmp)
+    tmp.replace(part)
+
+
+def _load_part(part: Path) -> tuple[pd.DataFrame, dict]:
+    table = pq.read_table(part)
+    return table.to_pandas(), json.loads(table.schema.metadata[b"dfdetect.extract"])
+
+
+def _work(job: tuple[dict, str, ExtractOptions]) -> str:
+    row, crops_dir, options = job
+    result = extract_source(row, Path(crops_dir), options)
+    _save_part(Path(crops_dir), result)
+    return result.path
+
+
+def extract(index_path: str | Path, crops_dir: str | Path, options: ExtractOptions = ExtractOptions(),
+            workers: int = 1, limit: int | None = None) -> dict:
+    """Run extraction over an index (resuming if parts exist) and return the summary dict."""
+    crops_dir = Path(crops_dir)
+    index = read_index(index_path)
+    if limit:
+        index = index.head(limit)
+    if index.empty:
+        raise DfdetectError("empty_dataset", "the index has no rows", index_path,
+                            "check the dataset root given to `dfdetect index`")
+    (crops_dir / "parts").mkdir(parents=True, exist_ok=True)
+    options_file = crops_dir / "extract_options.json"
+    options_json = json.dumps(dataclasses.asdict(options), sort_keys=True)
+    if options_file.exists() and options_file.read_text() != options_json:
+        raise DfdetectError("bad_config", "this crops directory was made with other extract options", crops_dir,
+                            "use a new --out directory, or the same options to resume")
+    options_file.write_text(options_json)
+
+    rows = index.to_dict("records")
+    todo = [r for r in rows if not _part_path(crops_dir, r["path"]).exists()]
+    start = time.time()
+    jobs = [(r, str(crops_dir), options) for r in todo]
+    with tqdm(total=len(rows), initial=len(rows) - len(todo), desc="extract", unit="file") as bar:
+        if workers > 1 and len(jobs) > 1:
+            # spawn: LiteRT interpreters and forked threads don't mix
+            with multiprocessing.get_context("spawn").Pool(workers, maxtasksperchild=200) as pool:
+                for _ in pool.imap_unordered(_work, jobs, chunksize=1):
+                    bar.update()
+        else:
+            for job in jobs:
+                _work(job)
+                bar.update()
+    elapsed = time.time() - start
+
+    frames, errors = [], []
+    totals = {"sources": len(rows), "videos": 0, "images": 0, "frames": 0, "faces": 0, "no_face_frames": 0}
+    for r in rows:
+        part, meta = _load_part(_part_path(crops_dir, r["path"]))
+        frames.append(part)
+        totals["videos" if r["media_type"] == "video" else "images"] += 1
+        totals["frames"] += meta["frames"]
+        totals["no_face_frames"] += meta["no_face_frames"]
+        totals["faces"] += len(part)
+        if meta["error_code"]:
+            errors.append({"path": r["path"], "code": meta["error_code"], "message": meta["error_message"]})
+    crops = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CROP_COLUMNS)
+    tmp = crops_dir / "crops.parquet.tmp"
+    crops.to_parquet(tmp, index=False)
+    tmp.replace(crops_dir / "crops.parquet")
+    summary = {**totals, "errors": errors, "sources_processed_now": len(todo),
+               "seconds": round(elapsed, 2), "options": dataclasses.asdict(options)}
+    (crops_dir / "extract_summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("index", help="index.parquet written by `dfdetect index`")
+    parser.add_argument("--out", required=True, help="crops directory (crops.parquet, crops/, summary)")
+    parser.add_argument("--frames", type=int, default=32, help="frames sampled uniformly per video")
+    parser.add_argument("--every", type=int, default=None, help="take every k-th frame instead of --frames")
+    parser.add_argument("--detector", default=DEFAULT_DETECTOR, help="face detector name")
+    parser.add_argument("--size", type=int, default=224, help="crop side in pixels (224/299/380)")
+    parser.add_argument("--margin", type=float, default=1.3, help="crop side = margin × face box side")
+    parser.add_argument("--all-faces", action="store_true", help="keep every face in videos, not only the largest")
+    parser.add_argument("--align", action="store_true", help="rotate crops so the eyes are level")
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1), help="worker processes")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N index rows (for a quick look)")
+
+
+def run(args: argparse.Namespace) -> None:
+    options = ExtractOptions(frames=args.frames, every=args.every, detector=args.detector, size=args.size,
+                             margin=args.margin, all_faces=args.all_faces, align=args.align)
+    create_detector(options.detector)  # fail on a bad name before starting workers
+    summary = extract(args.index, args.out, options, workers=args.workers, limit=args.limit)
+    print(f"extract: {summary['sources']} sources ({summary['images']} images, {summary['videos']} videos), "
+          f"{summary['frames']} frames, {summary['faces']} faces, {summary['no_face_frames']} frames without a face, "
+          f"{len(summary['errors'])} errors → {Path(args.out) / 'crops.parquet'}")
+    for err in summary["errors"][:10]:
+        print(f"  error {err['code']}: {err['path']}: {err['message']}")

@@ -1,0 +1,95 @@
+import cv2
+import numpy as np
+import pytest
+
+from dfdetect.faces import Face, create_detector, crop_face
+from dfdetect.faces.blazeface import VARIANTS, BlazeFaceDetector, make_anchors
+from dfdetect.faces.tracking import IouTracker
+from dfdetect.media import read_image
+from dfdetect.sample_data import london_images, london_landmarks
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return create_detector("blazeface")
+
+
+def test_anchor_counts_match_model_outputs():
+    assert sum(len(a) for a in make_anchors(VARIANTS["short"])) == 896
+    assert sum(len(a) for a in make_anchors(VARIANTS["full"])) == 2304
+
+
+def test_finds_the_face_in_every_bundled_london_image(detector):
+    paths = london_images("neutral") + london_images("smiling")
+    assert len(paths) == 204
+    landmarks = london_landmarks()
+    missed = []
+    for path in paths:
+        faces = detector.detect([read_image(path)])[0]
+        if not faces:
+            missed.append(path.name)
+            continue
+        if path.parent.name == "neutral":  # the box must hold the annotated eyes and nose
+            x0, y0, x1, y1 = faces[0].box
+            points = landmarks[path.name[:3]]
+            centre = points.mean(0)
+            assert x0 < centre[0] < x1 and y0 < centre[1] < y1, path.name
+    assert missed == []
+
+
+def test_small_face_in_a_1080p_frame_is_found_by_tiling(detector):
+    rng = np.random.default_rng(0)
+    no_tiling = BlazeFaceDetector("full", tiling="never")
+    found = found_without_tiling = 0
+    for path in london_images()[:10]:
+        face = cv2.resize(read_image(path), (200, 200))  # the face itself is ~10 % of the frame width
+        frame = rng.integers(60, 140, (1080, 1920, 3), dtype=np.uint8)
+        x, y = int(rng.integers(0, 1700)), int(rng.integers(0, 860))
+        frame[y : y + 200, x : x + 200] = face
+        faces = detector.detect([frame])[0]
+        if faces and faces[0].box[0] >= x - 20 and faces[0].box[2] <= x + 220:
+            found += 1
+        found_without_tiling += bool(no_tiling.detect([frame])[0])
+    assert found == 10
+    assert found_without_tiling <= 5  # the whole-frame pass alone misses most: tiling is what finds them
+
+
+def test_batched_detection_equals_one_by_one(detector):
+    images = [read_image(p) for p in london_images()[:4]]
+    together = detector.detect(images)
+    alone = [detector.detect([im])[0] for im in images]
+    for a, b in zip(together, alone):
+        assert len(a) == len(b) == 1
+        np.testing.assert_allclose(a[0].box, b[0].box, atol=1e-3)
+
+
+def test_image_without_a_face_gives_no_detection(detector):
+    flat = np.full((480, 640, 3), 127, np.uint8)
+    assert detector.detect([flat]) == [[]]
+
+
+def test_crop_is_square_centred_and_maps_landmarks():
+    image = np.zeros((200, 300, 3), np.uint8)
+    image[80:120, 130:170] = 255  # a 40×40 white "face"
+    face = Face(box=(130, 80, 170, 120), score=1.0, landmarks=np.array([[140.0, 95.0], [160.0, 95.0]]))
+    crop, points = crop_face(image, face, size=100, margin=2.0)
+    assert crop.shape == (100, 100, 3)
+    # margin 2 → the 40 px box fills the middle half of the crop
+    assert crop[50, 50].min() == 255 and crop[10, 10].max() == 0
+    np.testing.assert_allclose(points, [[37.5, 43.75], [62.5, 43.75]], atol=1e-6)
+
+
+def test_crop_aligned_levels_the_eyes():
+    image = np.zeros((200, 200, 3), np.uint8)
+    face = Face(box=(60, 60, 140, 140), score=1.0, landmarks=np.array([[80.0, 90.0], [120.0, 110.0]]))
+    _, points = crop_face(image, face, size=128, margin=1.3, align=True)
+    assert abs(points[0, 1] - points[1, 1]) < 1e-6
+
+
+def test_tracker_follows_faces_across_frames():
+    tracker = IouTracker()
+    a, b = Face((0, 0, 50, 50), 1.0), Face((100, 100, 160, 160), 1.0)
+    assert tracker.assign([a, b]) == [0, 1]
+    moved_b, moved_a = Face((104, 102, 164, 162), 1.0), Face((3, 2, 53, 52), 1.0)
+    assert tracker.assign([moved_b, moved_a]) == [1, 0]
+    assert tracker.assign([Face((300, 300, 340, 340), 1.0)]) == [2]
