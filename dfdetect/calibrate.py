@@ -1,0 +1,287 @@
+"""`dfdetect calibrate`: fit a temperature and named decision thresholds on held-out scores.
+
+A detector's raw sigmoid is usually over-confident and its 0.5 cut is arbitrary. One temperature
+(P = sigmoid(logit / T)) fixes the confidence without changing the ranking, and thresholds chosen
+on validation data turn "P(fake)" into decisions with a known error rate. Both are fitted here on
+the same unit the detector will be judged on (a video's mean logit, or a single crop), written to
+calibration.json, and later embedded by export into the model contract.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from scipy.optimize import minimize_scalar
+from scipy.special import expit
+
+from dfdetect.errors import DfdetectError
+from dfdetect.evaluate.metrics import (
+    as_binary_arrays,
+    class_counts,
+    eer,
+    expected_calibration_error,
+    log_loss,
+    operating_points,
+    require_both_classes,
+)
+from dfdetect.records import read_table
+
+CALIBRATION_SCHEMA = "dfdetect.calibration/v1"
+DEFAULT_FPRS = (0.01, 0.05)
+# wide enough for any sane detector; a fit that lands on a bound means the scores are degenerate
+TEMPERATURE_BOUNDS = (1e-3, 1e3)
+SCORE_COLUMNS = ["logit", "label", "source_path", "split"]
+AGGREGATIONS = ("mean", "median")
+
+
+def fit_temperature(logits: ArrayLike, labels: ArrayLike) -> float:
+    """The T > 0 that minimises the mean NLL of sigmoid(logit / T).
+
+    The NLL is convex in 1/T, hence unimodal in log T, so a bounded scalar search on log T finds
+    the optimum without a starting guess and can never propose T <= 0.
+    """
+    y, z = as_binary_arrays(labels, logits)
+
+    def mean_nll(log_t: float) -> float:
+        scaled = z * math.exp(-log_t)
+        return float(np.mean(np.logaddexp(0.0, scaled) - y * scaled))  # -log sigmoid, without overflow
+
+    lower, upper = TEMPERATURE_BOUNDS
+    fit = minimize_scalar(mean_nll, bounds=(math.log(lower), math.log(upper)), method="bounded",
+                          options={"xatol": 1e-10})
+    return float(math.exp(fit.x))
+
+
+def fpr_key(target: float) -> str:
+    return f"fpr@{target:g}"
+
+
+def named_thresholds(labels: ArrayLike, probs: ArrayLike, fprs: Sequence[float] = DEFAULT_FPRS,
+                     default: str = "eer") -> dict[str, float]:
+    """Decision thresholds on P(fake) (fake when P >= t), one per rule, plus `default` = the rule named.
+
+    `fpr@X` is the lowest threshold whose FPR on these reals is still <= X: the largest FPR not over
+    the target, and among equal FPRs the one that catches the most fakes. `max_f1` and `youden`
+    (max TPR - FPR) are searched over every distinct operating point.
+    """
+    y, p = as_binary_arrays(labels, probs)
+    require_both_classes(y, "threshold fitting")
+    thresholds, tpr, fpr = operating_points(y, p)
+    n_fake, n_real = class_counts(y)
+    false_positives = np.rint(fpr * n_real)
+    true_positives = np.rint(tpr * n_fake)
+
+    named = {"eer": eer(y, p)[1]}
+    for target in fprs:
+        if not 0.0 < target < 1.0:
+            raise DfdetectError("bad_config", f"a target FPR must lie strictly between 0 and 1, got {target}")
+        # fpr is non-decreasing along the curve and starts at 0, so the admissible points are a prefix
+        admissible = int((false_positives <= target * n_real + 1e-9).sum())
+        named[fpr_key(target)] = float(thresholds[admissible - 1])
+    f1 = 2 * true_positives / (true_positives + false_positives + n_fake)
+    named["max_f1"] = float(thresholds[int(np.argmax(f1))])
+    named["youden"] = float(thresholds[int(np.argmax(tpr - fpr))])
+    if default not in named:
+        raise DfdetectError("bad_config", f"unknown default threshold {default!r}",
+                            hint=f"choose one of {sorted(named)}")
+    named["default"] = named[default]
+    return named
+
+
+def too_few_negatives(n_neg: int, fpr: float) -> bool:
+    """With fewer than 1/FPR reals a single false positive already overshoots the target, so the
+    threshold can only sit above every real and the FPR it promises is not measured at all."""
+    return n_neg < math.ceil(1.0 / fpr - 1e-9)
+
+
+@dataclass
+class Calibration:
+    """What `dfdetect calibrate` fitted, and on what; export copies temperature and thresholds into
+    the model contract, the rest lets a reader judge how far to trust them."""
+
+    temperature: float
+    thresholds: dict[str, float]
+    default_threshold: str  # the rule whose value `thresholds["default"]` holds
+    fitted_on: dict  # scores file + hash, split, by, aggregation, counts
+    before: dict[str, float]  # ece, log_loss at T = 1
+    after: dict[str, float]  # ece, log_loss at the fitted T
+    warnings: list[str] = field(default_factory=list)
+    schema: str = CALIBRATION_SCHEMA
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Calibration:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DfdetectError("bad_input", f"calibration is not valid JSON ({exc.msg})",
+                                hint="re-create it with `dfdetect calibrate`") from exc
+        if not isinstance(data, dict) or data.get("schema") != CALIBRATION_SCHEMA:
+            found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+            raise DfdetectError("bad_input", f"unsupported calibration schema {found!r}, expected {CALIBRATION_SCHEMA}",
+                                hint="re-create it with `dfdetect calibrate`")
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def write_calibration(calibration: Calibration, path: str | Path) -> Path:
+    """Write via a temp file so export never reads a half-written calibration."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(calibration.to_json() + "\n")
+    tmp.replace(path)
+    return path
+
+
+def read_calibration(path: str | Path) -> Calibration:
+    path = Path(path)
+    if not path.exists():
+        raise DfdetectError("missing_path", "calibration file not found", path, "create it with `dfdetect calibrate`")
+    try:
+        return Calibration.from_json(path.read_text())
+    except DfdetectError as err:
+        raise DfdetectError(err.code, err.message, path, err.hint) from err
+
+
+def video_logits(frame_table: pd.DataFrame, aggregation: str = "mean") -> pd.DataFrame:
+    """One row per source_path: the aggregated logit (float64) and the video's label.
+
+    Logits, not probabilities, are averaged, matching scan, so the temperature fitted on the result
+    is the one scan's per-video score needs.
+    """
+    if aggregation not in AGGREGATIONS:
+        raise DfdetectError("bad_config", f"unknown aggregation {aggregation!r}", hint=f"choose one of {AGGREGATIONS}")
+    table = frame_table.assign(logit=frame_table["logit"].astype(np.float64))
+    grouped = table.groupby("source_path", sort=True)
+    mixed = grouped["label"].nunique()
+    mixed = mixed[mixed > 1]
+    if len(mixed):
+        raise DfdetectError("bad_input", f"{len(mixed)} sources carry both labels, e.g. {mixed.index[0]}",
+                            hint="every crop of one source must have that source's label")
+    return pd.DataFrame({"logit": grouped["logit"].agg(aggregation), "label": grouped["label"].first()}).reset_index()
+
+
+def calibrate_scores(frame_table: pd.DataFrame, by: str = "video", aggregation: str = "mean",
+                     default: str = "eer", fprs: Sequence[float] = DEFAULT_FPRS,
+                     fitted_on: dict | None = None) -> Calibration:
+    """Fit temperature and thresholds on a per-crop table (columns logit, label, source_path).
+
+    `fitted_on` carries what only the caller knows (scores file, hash, split) into the record.
+    """
+    missing = [c for c in ("logit", "label", "source_path") if c not in frame_table.columns]
+    if missing:
+        raise DfdetectError("bad_input", f"score table lacks columns {missing}",
+                            hint="produce it with `dfdetect evaluate`")
+    if by == "video":
+        units = video_logits(frame_table, aggregation)
+    elif by == "frame":
+        units = frame_table
+    else:
+        raise DfdetectError("bad_config", f"unknown calibration unit {by!r}", hint="use --by video or --by frame")
+    labels, logits = as_binary_arrays(units["label"].to_numpy(), units["logit"].to_numpy())
+    require_both_classes(labels, "calibration")
+
+    warnings: list[str] = []
+    if logits[labels == 0].max() <= logits[labels == 1].min():
+        # the NLL keeps falling as T -> 0, so no temperature is estimable, and a tiny one would saturate every
+        # probability to 0 or 1 and pile all thresholds onto 1.0
+        temperature = 1.0
+        warnings.append(f"the {by}s are perfectly separated, so no temperature can be estimated and T stays 1; "
+                        f"calibrate on a larger or harder set for meaningful probabilities")
+    else:
+        temperature = fit_temperature(logits, labels)
+    if any(math.isclose(temperature, bound, rel_tol=1e-6) for bound in TEMPERATURE_BOUNDS):
+        warnings.append(f"temperature {temperature:g} sits on its search bound {TEMPERATURE_BOUNDS}, so the "
+                        f"calibrated probabilities are extreme; check that the logits belong to these labels")
+    probs_before, probs_after = expit(logits), expit(logits / temperature)
+    thresholds = named_thresholds(labels, probs_after, fprs, default)  # also rejects FPR targets outside (0, 1)
+    n_fake, n_real = class_counts(labels)
+    warnings += [f"{fpr_key(target)}: only {n_real} real {by}s, at least {math.ceil(1 / target - 1e-9)} are needed "
+                 f"to measure that FPR; the threshold is not trustworthy"
+                 for target in fprs if too_few_negatives(n_real, target)]
+    counts = {"units": int(labels.size), "real": n_real, "fake": n_fake, "crops": len(frame_table)}
+    return Calibration(
+        temperature=temperature,
+        thresholds=thresholds,
+        default_threshold=default,
+        fitted_on={**(fitted_on or {}), "by": by, "aggregation": aggregation if by == "video" else "none",
+                   "counts": counts},
+        before={"ece": expected_calibration_error(labels, probs_before), "log_loss": log_loss(labels, probs_before)},
+        after={"ece": expected_calibration_error(labels, probs_after), "log_loss": log_loss(labels, probs_after)},
+        warnings=warnings,
+    )
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scores", required=True, type=Path,
+                        help="per-crop scores parquet (logit, label, source_path, split) from `dfdetect evaluate`")
+    parser.add_argument("--out", required=True, type=Path, help="where to write calibration.json")
+    parser.add_argument("--split", default="val", help="rows to fit on (default: val; never fit on test)")
+    parser.add_argument("--by", choices=("video", "frame"), default="video",
+                        help="calibrate per-video mean logits (default) or per crop")
+    parser.add_argument("--aggregation", choices=AGGREGATIONS, default="mean",
+                        help="how crop logits of one source combine in --by video")
+    parser.add_argument("--fpr", type=float, nargs="+", default=list(DEFAULT_FPRS),
+                        help="target false-positive rates that get a threshold each (default: 0.01 0.05)")
+    parser.add_argument("--default", default="eer",
+                        help="threshold rule used for decisions: eer, youden, max_f1 or fpr@X (default: eer)")
+
+
+def run(args: argparse.Namespace) -> None:
+    scores_path = Path(args.scores)
+    table = read_table(scores_path, SCORE_COLUMNS, "scores file", "dfdetect evaluate")
+    subset = table[table["split"] == args.split]
+    if subset.empty:
+        raise DfdetectError("empty_dataset", f"no rows with split {args.split!r}", scores_path,
+                            f"splits present: {sorted(map(str, table['split'].unique()))}; choose one with --split")
+    finite = np.isfinite(subset["logit"].astype(np.float64))
+    if not finite.all():
+        print(f"warning: skipping {int((~finite).sum())} rows with a NaN or infinite logit", file=sys.stderr)
+        subset = subset[finite]
+    fitted_on = {"scores": str(scores_path.resolve()), "scores_sha256": _file_sha256(scores_path), "split": args.split}
+    try:
+        calibration = calibrate_scores(subset, by=args.by, aggregation=args.aggregation, default=args.default,
+                                       fprs=args.fpr, fitted_on=fitted_on)
+    except DfdetectError as err:
+        data_problem = err.code != "bad_config"  # an option error is not the scores file's fault
+        raise DfdetectError(err.code, err.message, err.path or (scores_path if data_problem else None),
+                            err.hint) from err
+    out = write_calibration(calibration, args.out)
+
+    for warning in calibration.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    counts = calibration.fitted_on["counts"]
+    print(f"calibrated on {counts['units']} {args.by}s of split {args.split!r} "
+          f"({counts['real']} real, {counts['fake']} fake; {counts['crops']} crops)")
+    print(f"temperature {calibration.temperature:.4f}")
+    print(f"{'':8}{'ECE':>10}{'log-loss':>10}")
+    for name, values in (("before", calibration.before), ("after", calibration.after)):
+        print(f"{name:8}{values['ece']:>10.4f}{values['log_loss']:>10.4f}")
+    print("thresholds on P(fake), fake when P >= t:")
+    for name, value in calibration.thresholds.items():
+        if name != "default":
+            marker = "  (default)" if name == calibration.default_threshold else ""
+            print(f"  {name:10}{value:.6f}{marker}")
+    print(f"wrote {out}")

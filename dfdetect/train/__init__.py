@@ -1,0 +1,1 @@
+"""Training: fakes synthesised from real faces, the model, and the fitting loop."""
