@@ -40,6 +40,7 @@ def run_demo(out: Path, train_people: int = TRAIN_PEOPLE, held_out_people: int =
     from dfdetect.train.cli import run_lightning
 
     started = time.time()
+    out = out.absolute()  # scan records hold absolute paths
     out.mkdir(parents=True, exist_ok=True)
     people = [london_identity(p) for p in london_images()]
     train_ids, held_out_ids = people[:train_people], people[-held_out_people:]

@@ -1,0 +1,238 @@
+"""`dfdetect export`: a trained detector → one ONNX file that carries its own model contract.
+
+The graph takes the normalised float32 NCHW batch `images` and returns `logits` and the calibrated
+`probability` (sigmoid(logits / temperature)), so a consumer needs nothing but the file. Export is
+refused unless ONNX Runtime reproduces the PyTorch probabilities on real face crops: a silent
+operator mismatch would otherwise ship as a model that scores everything wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+import onnx
+
+from dfdetect import __version__
+from dfdetect.contract import CONTRACT_KEY, ModelContract
+from dfdetect.errors import DfdetectError
+
+if TYPE_CHECKING:  # torch is imported where it is used: the scanner reads contracts without it
+    import torch
+
+FP32_TOLERANCE = 1e-4
+# fp16 carries ~3 significant digits, and the error grows through ~80 layers (measured 0.018 on a
+# 64 px EfficientNet-B0); a larger gap means the conversion broke an operator, not rounding.
+FP16_TOLERANCE = 5e-2
+PARITY_BATCH = 16
+# The torch.export-based exporter only emits opset >= 18 (it silently keeps 18 when asked for less);
+# lower opsets, still needed by older runtimes, come from the TorchScript exporter.
+DYNAMO_MIN_OPSET = 18
+
+
+@dataclass
+class ExportReport:
+    path: str
+    opset: int
+    fp16: bool
+    parity_max_abs_diff: float  # max |p_onnx − p_torch| over the parity batch
+    parity_faces: int
+    sha256: str
+    contract: ModelContract
+
+
+def calibrated_detector(network: torch.nn.Module, temperature: float) -> torch.nn.Module:
+    """The network plus the contract's temperature, so the exported graph emits both outputs."""
+    import torch
+
+    class CalibratedDetector(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.network = network
+            self.register_buffer("inverse_temperature", torch.tensor(1.0 / temperature, dtype=torch.float32))
+
+        def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            logits = self.network(images).reshape(-1, 1)
+            return logits, torch.sigmoid(logits * self.inverse_temperature)
+
+    return CalibratedDetector().eval()
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def contract_from_metadata(metadata: dict[str, str], path: str | Path) -> ModelContract:
+    """The contract stored in an ONNX file's metadata (shared by read_contract and the scanner's session)."""
+    if CONTRACT_KEY not in metadata:
+        raise DfdetectError("bad_input", f"the ONNX file has no {CONTRACT_KEY!r} metadata", path,
+                            "export the model with `dfdetect export`")
+    try:
+        return ModelContract.from_json(metadata[CONTRACT_KEY])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DfdetectError("bad_input", f"the model contract cannot be read ({exc})", path,
+                            "re-export the model with this version of `dfdetect export`") from exc
+
+
+def read_contract(onnx_path: str | Path) -> ModelContract:
+    onnx_path = Path(onnx_path)
+    if not onnx_path.exists():
+        raise DfdetectError("missing_path", "model file not found", onnx_path, "check --model")
+    try:
+        model = onnx.load(str(onnx_path), load_external_data=False)
+    except Exception as exc:  # protobuf raises DecodeError and others for a non-ONNX file
+        raise DfdetectError("bad_input", f"not an ONNX model ({exc.__class__.__name__})", onnx_path,
+                            "export the model with `dfdetect export`") from exc
+    return contract_from_metadata({p.key: p.value for p in model.metadata_props}, onnx_path)
+
+
+def _torch_to_onnx(module: torch.nn.Module, example: torch.Tensor, out: Path, opset: int) -> None:
+    import torch
+
+    names = {"input_names": ["images"], "output_names": ["logits", "probability"], "opset_version": opset}
+    if opset >= DYNAMO_MIN_OPSET:
+        torch.onnx.export(module, (example,), str(out), dynamo=True, verbose=False,
+                          dynamic_shapes={"images": {0: torch.export.Dim("batch")}}, **names)
+        return
+    batch_axis = {"images": {0: "batch"}, "logits": {0: "batch"}, "probability": {0: "batch"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter announces its retirement
+        torch.onnx.export(module, (example,), str(out), dynamo=False, dynamic_axes=batch_axis, **names)
+
+
+def _onnx_probabilities(path: Path, batch: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(["probability"], {"images": batch})[0].reshape(-1)
+
+
+def export_onnx(model: torch.nn.Module, contract: ModelContract, out: str | Path, opset: int = 17,
+                fp16: bool = False, sample: np.ndarray | None = None) -> ExportReport:
+    """Write `model` (float32 NCHW normalised input → N×1 logits) with `contract` to `out`.
+
+    `sample` holds uint8 NHWC RGB face crops at the contract's input size for the parity check;
+    without it the check runs on random pixels, which proves the operators but not the real-data
+    numerics. The file appears at `out` only after the check passes.
+    """
+    import torch
+
+    out = Path(out)
+    prep = contract.preprocessing
+    if contract.temperature <= 0:
+        raise DfdetectError("bad_config", f"temperature must be > 0, got {contract.temperature}", None,
+                            "re-run `dfdetect calibrate`")
+    if sample is None:
+        sample = np.random.default_rng(0).integers(0, 256, (4, prep.input_size, prep.input_size, 3), dtype=np.uint8)
+    if sample.ndim != 4 or sample.shape[1:] != (prep.input_size, prep.input_size, 3):
+        expected_shape = f"(N, {prep.input_size}, {prep.input_size}, 3)"
+        raise DfdetectError("bad_input", f"parity sample has shape {sample.shape}, expected {expected_shape}", None,
+                            "pass uint8 RGB crops at the contract's input size")
+    contract = dataclasses.replace(contract, toolkit_version=__version__,
+                                   created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    batch = prep.to_tensor(sample)
+    wrapped = calibrated_detector(model.eval(), contract.temperature)
+    with torch.no_grad():
+        expected = wrapped(torch.from_numpy(batch))[1].numpy().reshape(-1)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        example = np.concatenate([batch, batch])[:2]  # batch 2: a size-1 axis would be specialised to a constant
+        _torch_to_onnx(wrapped, torch.from_numpy(example), tmp, opset)
+        proto = onnx.load(str(tmp))
+        if fp16:
+            from onnxruntime.transformers.float16 import convert_float_to_float16
+            from onnxruntime.transformers.onnx_model import OnnxModel
+
+            converted = OnnxModel(convert_float_to_float16(proto, keep_io_types=True))
+            converted.topological_sort()  # the converter appends its input casts after their consumers
+            proto = converted.model
+        onnx.helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props},
+                                            CONTRACT_KEY: contract.to_json()})
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(tmp))
+        diff = float(np.max(np.abs(_onnx_probabilities(tmp, batch) - expected)))
+        tolerance = FP16_TOLERANCE if fp16 else FP32_TOLERANCE
+        if not diff <= tolerance:  # also catches NaN
+            raise DfdetectError("internal", f"ONNX and PyTorch probabilities differ by {diff:.3g} (> {tolerance:g})",
+                                out, "an operator exports wrongly: try another --opset, or report the backbone")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ExportReport(path=str(out), opset=next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+                        fp16=fp16, parity_max_abs_diff=diff, parity_faces=len(sample), sha256=file_sha256(out),
+                        contract=contract)
+
+
+def london_parity_crops(contract: ModelContract, limit: int = PARITY_BATCH) -> np.ndarray:
+    """Real face crops from the bundled London faces, cut exactly as the scanner will cut them."""
+    from dfdetect.faces import create_detector, crop_face
+    from dfdetect.media.io import read_image
+    from dfdetect.sample_data import london_images
+
+    prep = contract.preprocessing
+    images = [read_image(p) for p in london_images()[:limit]]
+    detector = create_detector(contract.detector)
+    crops = [crop_face(image, faces[0], size=prep.input_size, margin=prep.crop_margin,
+                       align=prep.alignment == "eyes")[0]
+             for image, faces in zip(images, detector.detect(images)) if faces]
+    if not crops:
+        raise DfdetectError("no_face", "no face found in the bundled London images", None, "pass --crops")
+    return np.stack(crops)
+
+
+def crops_dir_parity_crops(crops: str | Path, input_size: int, limit: int = PARITY_BATCH) -> np.ndarray:
+    """Up to `limit` crops written by `dfdetect extract`, resized to the model's input when needed."""
+    from dfdetect.media.io import read_image
+    from dfdetect.records import read_crops
+
+    table = read_crops(crops)
+    if table.empty:
+        raise DfdetectError("empty_dataset", "the crops file lists no crops", crops, "run `dfdetect extract` first")
+    step = max(1, len(table) // limit)  # spread over the file rather than the first video's frames
+    images = [read_image(p) for p in table["crop_path"].iloc[::step][:limit]]
+    return np.stack([image if image.shape[:2] == (input_size, input_size)
+                     else cv2.resize(image, (input_size, input_size), interpolation=cv2.INTER_AREA)
+                     for image in images])
+
+
+def export_checkpoint(checkpoint: str | Path, out: str | Path, crops: str | Path | None = None, opset: int = 17,
+                      fp16: bool = False) -> ExportReport:
+    """Load a training checkpoint and export it, checking parity on extracted crops or the London faces."""
+    from dfdetect.train.module import load_detector
+
+    model, contract = load_detector(checkpoint)
+    sample = (crops_dir_parity_crops(crops, contract.preprocessing.input_size) if crops is not None
+              else london_parity_crops(contract))
+    return export_onnx(model, contract, out, opset=opset, fp16=fp16, sample=sample)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="checkpoint written by `dfdetect fit` / `calibrate`")
+    parser.add_argument("--out", required=True, help="ONNX file to write, e.g. model.onnx")
+    parser.add_argument("--crops", default=None,
+                        help="crops directory (from `dfdetect extract`) for the parity check; default: bundled faces")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    parser.add_argument("--fp16", action="store_true", help="store weights in float16 (input/outputs stay float32)")
+
+
+def run(args: argparse.Namespace) -> None:
+    report = export_checkpoint(args.checkpoint, args.out, crops=args.crops, opset=args.opset, fp16=args.fp16)
+    size_mb = Path(report.path).stat().st_size / 1e6
+    print(f"exported {report.path} ({size_mb:.1f} MB, opset {report.opset}{', fp16' if report.fp16 else ''}): "
+          f"parity max |Δp| = {report.parity_max_abs_diff:.2e} on {report.parity_faces} faces, "
+          f"temperature {report.contract.temperature:g}, sha256 {report.sha256[:12]}")

@@ -1,0 +1,192 @@
+"""Export: parity on real face crops, the contract inside the file, calibrated output, dynamic batch."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import timm
+import torch
+from PIL import Image
+
+from dfdetect.contract import CONTRACT_KEY, ModelContract, Preprocessing
+from dfdetect.errors import DfdetectError
+from dfdetect.export import (
+    FP32_TOLERANCE,
+    add_arguments,
+    export_onnx,
+    london_parity_crops,
+    read_contract,
+    run,
+)
+from dfdetect.records import CROP_COLUMNS, CropRow, write_rows
+
+INPUT_SIZE = 64
+TEMPERATURE = 1.7
+
+
+@pytest.fixture(scope="module")
+def contract() -> ModelContract:
+    return ModelContract(preprocessing=Preprocessing(input_size=INPUT_SIZE, crop_margin=1.3),
+                         backbone="efficientnet_b0", temperature=TEMPERATURE, aggregation="confident",
+                         thresholds={"default": 0.5, "low_fpr": 0.83}, default_threshold="low_fpr")
+
+
+@pytest.fixture(scope="module")
+def face_crops(contract) -> np.ndarray:
+    return london_parity_crops(contract, limit=12)
+
+
+@pytest.fixture(scope="module")
+def network(contract, face_crops) -> torch.nn.Module:
+    """Random-init EfficientNet-B0 whose BatchNorm statistics are measured on the face crops: at
+    plain random init its logits are ~1e-5 for every input, and parity on those would prove nothing."""
+    torch.manual_seed(0)
+    model = timm.create_model("efficientnet_b0", num_classes=1)
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None  # cumulative average over the calibration batch
+            torch.nn.init.ones_(module.weight)
+    model.train()
+    with torch.no_grad():
+        model(torch.from_numpy(contract.preprocessing.to_tensor(face_crops)))
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, network, contract, face_crops):
+    out = tmp_path_factory.mktemp("export") / "model.onnx"
+    return out, export_onnx(network, contract, out, sample=face_crops)
+
+
+def test_parity_on_real_face_crops_and_contract_round_trip(exported, contract, face_crops):
+    out, report = exported
+    assert face_crops.shape == (12, INPUT_SIZE, INPUT_SIZE, 3)
+    assert report.parity_faces == 12
+    assert 0.0 <= report.parity_max_abs_diff <= FP32_TOLERANCE
+    assert report.opset == 17 and not report.fp16
+    stored = read_contract(out)
+    assert stored == report.contract
+    assert stored.toolkit_version and stored.created_at.startswith("20")
+    assert dataclasses.replace(stored, toolkit_version="", created_at="") == contract
+    assert not list(out.parent.glob("*.tmp"))
+
+
+def test_probability_output_is_sigmoid_of_logits_over_temperature(exported, network, contract, face_crops):
+    out, _ = exported
+    batch = contract.preprocessing.to_tensor(face_crops)
+    logits, probability = ort.InferenceSession(str(out)).run(["logits", "probability"], {"images": batch})
+    assert logits.std() > 1.0  # scores spread over several logit units: the comparison below means something
+    np.testing.assert_allclose(probability, 1.0 / (1.0 + np.exp(-logits.astype(np.float64) / TEMPERATURE)),
+                               atol=1e-6)
+    with torch.no_grad():
+        expected = network(torch.from_numpy(batch)).numpy()
+    np.testing.assert_allclose(logits, expected, atol=1e-3)
+
+
+def test_batch_axis_is_dynamic(exported, contract, face_crops):
+    out, _ = exported
+    model = onnx.load(str(out))
+    assert model.graph.input[0].name == "images"
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param  # symbolic, not a fixed size
+    session = ort.InferenceSession(str(out))
+    batch = contract.preprocessing.to_tensor(face_crops[:5])
+    five = session.run(["probability"], {"images": batch})[0]
+    ones = np.concatenate([session.run(["probability"], {"images": batch[i:i + 1]})[0] for i in range(5)])
+    assert five.shape == (5, 1) and ones.shape == (5, 1)
+    np.testing.assert_allclose(five, ones, atol=1e-6)
+
+
+def test_fp16_keeps_float32_inputs_and_outputs(tmp_path, network, contract, face_crops):
+    report = export_onnx(network, contract, tmp_path / "half.onnx", fp16=True, sample=face_crops)
+    model = onnx.load(report.path)
+    assert report.fp16 and report.parity_max_abs_diff < 5e-2
+    assert {i.data_type for i in model.graph.initializer} == {onnx.TensorProto.FLOAT16}
+    assert [t.type.tensor_type.elem_type for t in [*model.graph.input, *model.graph.output]] == \
+        [onnx.TensorProto.FLOAT] * 3
+    assert read_contract(report.path).temperature == TEMPERATURE
+
+
+class _TraceDependent(torch.nn.Module):
+    """Its output depends on how often it was called: tracing bakes in a different constant than
+    the eager run, the kind of divergence the parity check exists to catch."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return images.mean(dim=(1, 2, 3)).reshape(-1, 1) * float(self.calls)
+
+
+def test_parity_failure_raises_and_writes_nothing(tmp_path, contract, face_crops):
+    out = tmp_path / "bad.onnx"
+    with pytest.raises(DfdetectError, match="differ by") as caught:
+        export_onnx(_TraceDependent(), contract, out, sample=face_crops)
+    assert caught.value.code == "internal"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_read_contract_errors(tmp_path, exported):
+    with pytest.raises(DfdetectError) as missing:
+        read_contract(tmp_path / "absent.onnx")
+    assert missing.value.code == "missing_path"
+    text = tmp_path / "notes.onnx"
+    text.write_text("not a model")
+    with pytest.raises(DfdetectError) as not_onnx:
+        read_contract(text)
+    assert not_onnx.value.code == "bad_input"
+    bare = onnx.load(str(exported[0]))
+    del bare.metadata_props[:]
+    onnx.save(bare, str(tmp_path / "bare.onnx"))
+    with pytest.raises(DfdetectError, match=CONTRACT_KEY) as no_contract:
+        read_contract(tmp_path / "bare.onnx")
+    assert no_contract.value.code == "bad_input"
+
+
+def test_cli_exports_a_fit_checkpoint_with_parity_on_a_crops_dir(tmp_path, face_crops, capsys):
+    import pytorch_lightning as pl
+
+    from dfdetect.train.module import DetectorModule
+
+    module = DetectorModule(backbone="efficientnet_b0", input_size=INPUT_SIZE)
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.strategy.connect(module)
+    trainer.save_checkpoint(tmp_path / "fit.ckpt")
+    crops_dir = tmp_path / "crops"
+    rows = []
+    for i, crop in enumerate(face_crops[:4]):  # 80 px on disk, the model takes 64: export resizes
+        (crops_dir / "faces").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(crop).resize((80, 80)).save(crops_dir / f"faces/{i}.png")
+        rows.append(CropRow(crop_path=f"faces/{i}.png", source_path=f"/v/{i}.mp4", media_type="video", frame_index=0,
+                            face_index=0, track_id=0, x0=0, y0=0, x1=80, y1=80, score=1.0, label=0, split="test",
+                            group=str(i), dataset="folder"))
+    write_rows(rows, crops_dir / "crops.parquet", CROP_COLUMNS)
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    run(parser.parse_args(["--checkpoint", str(tmp_path / "fit.ckpt"), "--out", str(tmp_path / "m.onnx"),
+                           "--crops", str(crops_dir)]))
+    printed = capsys.readouterr().out
+    assert "on 4 faces" in printed and "opset 17" in printed
+    stored = read_contract(tmp_path / "m.onnx")
+    assert stored.backbone == "efficientnet_b0" and stored.preprocessing.input_size == INPUT_SIZE
+    assert len(stored.checkpoint_sha256) == 64
+
+
+def test_opset_18_uses_the_dynamo_exporter_with_a_dynamic_batch(tmp_path, contract, face_crops):
+    torch.manual_seed(0)
+    small = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                                torch.nn.Flatten(), torch.nn.Linear(8, 1))
+    report = export_onnx(small, contract, tmp_path / "m18.onnx", opset=18, sample=face_crops)
+    assert report.opset == 18 and report.parity_max_abs_diff <= FP32_TOLERANCE
+    session = ort.InferenceSession(report.path)
+    for n in (1, 5):
+        batch = contract.preprocessing.to_tensor(face_crops[:n])
+        assert session.run(["probability"], {"images": batch})[0].shape == (n, 1)
