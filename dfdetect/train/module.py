@@ -1,0 +1,208 @@
+"""The LightningModule: a timm backbone with one logit, trained with BCE, judged per frame and per video.
+
+Checkpoints hold only plain types (tensors, numbers, strings, dicts) so they load with
+`torch.load(weights_only=True)`: a checkpoint from someone else then cannot run code on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import Metric, MetricCollection
+from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryAveragePrecision, BinaryEER
+from torchmetrics.functional.classification import binary_auroc
+
+import dfdetect
+from dfdetect.contract import IMAGENET_MEAN, IMAGENET_STD, ModelContract, Preprocessing
+from dfdetect.errors import DfdetectError
+from dfdetect.train.backbones import create_backbone
+
+VAL_METRICS_KEY = "dfdetect_val_metrics"
+TRAINING_DATA_KEY = "dfdetect_training_data"
+
+
+def warmup_cosine_factor(step: int, warmup_steps: int, total_steps: int) -> float:
+    """LR multiplier: linear ramp over `warmup_steps`, then cosine decay to 0 at `total_steps`."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def smooth_labels(labels: torch.Tensor, smoothing: float) -> torch.Tensor:
+    """Pull 0/1 targets towards 0.5 by `smoothing`, so the net is not pushed to infinite logits."""
+    return labels * (1.0 - smoothing) + 0.5 * smoothing
+
+
+def mean_by_group(values: torch.Tensor, groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(per-group mean of values, the group index of each mean), groups given as integer ids."""
+    unique, inverse = torch.unique(groups, return_inverse=True)
+    sums = torch.zeros(len(unique), dtype=values.dtype, device=values.device).index_add_(0, inverse, values)
+    counts = torch.zeros(len(unique), dtype=values.dtype, device=values.device).index_add_(
+        0, inverse, torch.ones_like(values))
+    return sums / counts, unique
+
+
+class VideoAUROC(Metric):
+    """AUROC over videos: the logits of a source's frames are averaged before ranking, which is how
+    scan aggregates a video, so this number predicts what a user of `dfdetect scan` will see."""
+
+    full_state_update = False
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.add_state("logits", default=[], dist_reduce_fx="cat")
+        self.add_state("labels", default=[], dist_reduce_fx="cat")
+        self.add_state("groups", default=[], dist_reduce_fx="cat")
+
+    def update(self, logits: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor) -> None:
+        self.logits.append(logits.detach().float())
+        self.labels.append(labels.detach().float())
+        self.groups.append(groups.detach().long())
+
+    def compute(self) -> torch.Tensor:
+        logits, labels, groups = (torch.cat(s) if isinstance(s, list) else s
+                                  for s in (self.logits, self.labels, self.groups))
+        video_logits, _ = mean_by_group(logits, groups)
+        video_labels, _ = mean_by_group(labels, groups)
+        return binary_auroc(torch.sigmoid(video_logits), video_labels.round().long())
+
+
+def frame_metrics(prefix: str) -> MetricCollection:
+    return MetricCollection({"auc": BinaryAUROC(), "ap": BinaryAveragePrecision(), "acc": BinaryAccuracy(threshold=0.5),
+                             "eer": BinaryEER()}, prefix=prefix)
+
+
+def build_contract(hparams: dict, mean: tuple[float, float, float], std: tuple[float, float, float],
+                   val_metrics: dict, training_data: dict) -> ModelContract:
+    """The contract of a detector, from the plain values a checkpoint holds."""
+    preprocessing = Preprocessing(input_size=int(hparams["input_size"]), mean=tuple(mean), std=tuple(std),
+                                  crop_margin=float(hparams["crop_margin"]))
+    return ModelContract(preprocessing=preprocessing, backbone=hparams["backbone"], detector="blazeface",
+                         training_data=dict(training_data), val_metrics=dict(val_metrics),
+                         toolkit_version=dfdetect.__version__)
+
+
+def network_normalisation(network: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Mean/std the backbone was pretrained with (ImageNet when timm does not say)."""
+    cfg = getattr(network, "pretrained_cfg", {}) or {}
+    mean, std = cfg.get("mean", IMAGENET_MEAN), cfg.get("std", IMAGENET_STD)
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
+
+
+class DetectorModule(pl.LightningModule):
+    """Binary real(0)/fake(1) classifier on face crops."""
+
+    def __init__(self, backbone: str = "efficientnet_b0", pretrained: bool | str = False, input_size: int = 224,
+                 crop_margin: float = 1.3, lr: float = 1e-3, weight_decay: float = 1e-4,
+                 label_smoothing: float = 0.0, warmup_fraction: float = 0.05, drop_rate: float = 0.2):
+        super().__init__()
+        if not 0.0 <= label_smoothing < 1.0:
+            raise DfdetectError("bad_config", f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        if not 0.0 <= warmup_fraction < 1.0:
+            raise DfdetectError("bad_config", f"warmup_fraction must be in [0, 1), got {warmup_fraction}")
+        self.save_hyperparameters()
+        self.net = create_backbone(backbone, pretrained=pretrained, drop_rate=drop_rate)
+        self.input_mean, self.input_std = network_normalisation(self.net)
+        self.val_frame = frame_metrics("val/")
+        self.test_frame = frame_metrics("test/")
+        self.val_video = VideoAUROC()
+        self.test_video = VideoAUROC()
+        self.val_metrics: dict[str, float] = {}
+        self.training_data: dict = {}
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)
+
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(logits, smooth_labels(labels, self.hparams.label_smoothing))
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        images, labels, _ = batch
+        loss = self._loss(self(images).squeeze(1), labels)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(labels))
+        return loss
+
+    def _evaluate(self, batch, stage: str, frame: MetricCollection, video: VideoAUROC) -> None:
+        images, labels, sources = batch
+        logits = self(images).squeeze(1)
+        self.log(f"{stage}/loss", self._loss(logits, labels), batch_size=len(labels))
+        frame.update(torch.sigmoid(logits), labels.long())
+        video.update(logits, labels, sources)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._evaluate(batch, "val", self.val_frame, self.val_video)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._evaluate(batch, "test", self.test_frame, self.test_video)
+
+    def _log_epoch(self, stage: str, frame: MetricCollection, video: VideoAUROC) -> dict[str, float]:
+        values = {**frame.compute(), f"{stage}/video_auc": video.compute()}
+        frame.reset()
+        video.reset()
+        self.log_dict(values, prog_bar=stage == "val")
+        return {name: float(value) for name, value in values.items()}
+
+    def on_validation_epoch_end(self) -> None:
+        values = self._log_epoch("val", self.val_frame, self.val_video)
+        if not self.trainer.sanity_checking:
+            self.val_metrics = {**values, "epoch": int(self.current_epoch)}
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test", self.test_frame, self.test_video)
+
+    def on_fit_start(self) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if hasattr(datamodule, "summary"):
+            self.training_data = datamodule.summary()
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        total_steps = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup_steps = max(1, round(self.hparams.warmup_fraction * total_steps))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine_factor(step, warmup_steps, total_steps))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint[VAL_METRICS_KEY] = dict(self.val_metrics)
+        checkpoint[TRAINING_DATA_KEY] = dict(self.training_data)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.val_metrics = dict(checkpoint.get(VAL_METRICS_KEY, {}))
+        self.training_data = dict(checkpoint.get(TRAINING_DATA_KEY, {}))
+
+    def contract(self) -> ModelContract:
+        return build_contract(dict(self.hparams), self.input_mean, self.input_std, self.val_metrics,
+                              self.training_data)
+
+
+def load_detector(checkpoint: str | Path) -> tuple[nn.Module, ModelContract]:
+    """The eval-mode network of a fit checkpoint (float32 NCHW normalised in, N×1 logits out) and
+    its contract. The backbone is rebuilt without pretrained weights: the checkpoint has them all."""
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise DfdetectError("missing_path", "checkpoint not found", path, "pass a .ckpt written by `dfdetect fit`")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt or unsafe files
+        raise DfdetectError("bad_input", f"cannot load checkpoint ({exc.__class__.__name__}: {exc})", path,
+                            "pass a .ckpt written by `dfdetect fit`") from exc
+    if not isinstance(state, dict) or "hyper_parameters" not in state or "state_dict" not in state:
+        raise DfdetectError("bad_input", "not a dfdetect fit checkpoint", path,
+                            "pass a .ckpt written by `dfdetect fit`")
+    hparams = state["hyper_parameters"]
+    network = create_backbone(hparams["backbone"], pretrained=False, drop_rate=hparams.get("drop_rate", 0.0))
+    weights = {k.removeprefix("net."): v for k, v in state["state_dict"].items() if k.startswith("net.")}
+    network.load_state_dict(weights)
+    network.eval()
+    mean, std = network_normalisation(network)
+    contract = build_contract(hparams, mean, std, state.get(VAL_METRICS_KEY, {}), state.get(TRAINING_DATA_KEY, {}))
+    contract.checkpoint_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    return network, contract

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from dfdetect.train.cli import run_lightning
+
+FRAME_METRICS = ("auc", "ap", "acc", "eer", "video_auc")
+QUIET = ["--trainer.enable_progress_bar", "false"]
+
+
+def epoch_metrics(log_dir, stage: str) -> pd.DataFrame:
+    frame = pd.read_csv(log_dir / "metrics.csv")
+    return frame.dropna(subset=[f"{stage}/auc"])
+
+
+def best_checkpoint(log_dir):
+    return next(p for p in (log_dir / "checkpoints").glob("epoch*.ckpt"))
+
+
+def test_fit_logs_val_metrics_and_saves_checkpoints_and_config(fitted_run, tiny_crops):
+    metrics = epoch_metrics(fitted_run, "val")
+    assert len(metrics) == 1
+    for name in FRAME_METRICS:
+        assert 0.0 <= metrics[f"val/{name}"].iloc[0] <= 1.0
+    assert not math.isnan(pd.read_csv(fitted_run / "metrics.csv")["train/loss"].dropna().iloc[0])
+    best = best_checkpoint(fitted_run)
+    assert best.name.startswith("epoch00-auc")
+    assert (fitted_run / "checkpoints" / "last.ckpt").is_file()
+    config = yaml.safe_load((fitted_run / "config.yaml").read_text())
+    assert config["model"]["backbone"] == "efficientnet_b0"
+    assert config["model"]["input_size"] == 64
+    assert config["data"]["crops"] == str(tiny_crops)
+    assert config["checkpoint"]["monitor"] == "val/auc"
+
+
+def test_validate_with_saved_config_reproduces_fit_auc_and_test_logs_test_metrics(
+        latest_log_dir, fitted_run, tiny_config, tiny_crops, tmp_path):
+    checkpoint = fitted_run / "checkpoints" / "last.ckpt"
+    stored = torch.load(checkpoint, map_location="cpu", weights_only=True)["dfdetect_val_metrics"]
+    run_lightning(["validate", "--config", str(fitted_run / "config.yaml"), *QUIET,
+                   "--trainer.logger.init_args.save_dir", str(tmp_path / "validate"),
+                   "--ckpt_path", str(checkpoint)])
+    validated = epoch_metrics(latest_log_dir(tmp_path / "validate"), "val")
+    assert validated["val/auc"].iloc[0] == pytest.approx(stored["val/auc"], abs=1e-6)
+    assert validated["val/video_auc"].iloc[0] == pytest.approx(stored["val/video_auc"], abs=1e-6)
+
+    run_lightning(["test", "--config", str(tiny_config), "--data.crops", str(tiny_crops), *QUIET,
+                   "--trainer.default_root_dir", str(tmp_path / "test"), "--ckpt_path", str(checkpoint)])
+    tested = epoch_metrics(latest_log_dir(tmp_path / "test"), "test")
+    for name in FRAME_METRICS:
+        assert 0.0 <= tested[f"test/{name}"].iloc[0] <= 1.0
+
+
+def test_resume_from_checkpoint_continues_the_epoch_count(
+        latest_log_dir, fitted_run, tiny_config, tiny_crops, tmp_path):
+    first = torch.load(fitted_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    run_lightning(["fit", "--config", str(tiny_config), "--data.crops", str(tiny_crops), *QUIET,
+                   "--trainer.default_root_dir", str(tmp_path), "--trainer.max_epochs", "2",
+                   "--ckpt_path", str(fitted_run / "checkpoints" / "last.ckpt")])
+    log_dir = latest_log_dir(tmp_path)
+    resumed = torch.load(log_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert (first["epoch"], first["global_step"]) == (0, 3)
+    assert (resumed["epoch"], resumed["global_step"]) == (1, 6)
+    assert epoch_metrics(log_dir, "val")["epoch"].tolist() == [1]
+
+
+def test_print_config_round_trip_reproduces_the_fit(
+        latest_log_dir, fitted_run, tiny_config, tiny_crops, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_lightning(["fit", "--config", str(tiny_config), "--data.crops", str(tiny_crops), *QUIET,
+                       "--trainer.default_root_dir", str(tmp_path / "round_trip"), "--print_config"])
+    assert exit_info.value.code in (0, None)
+    printed = capsys.readouterr().out
+    assert yaml.safe_load(printed)["model"]["backbone"] == "efficientnet_b0"
+    config = tmp_path / "printed.yaml"
+    config.write_text(printed)
+
+    run_lightning(["fit", "--config", str(config)])
+    summary = capsys.readouterr().out
+    assert "best checkpoint:" in summary and "val/auc=" in summary
+
+    replayed = torch.load(latest_log_dir(tmp_path / "round_trip") / "checkpoints" / "last.ckpt",
+                          map_location="cpu", weights_only=True)
+    original = torch.load(fitted_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert replayed["dfdetect_val_metrics"] == original["dfdetect_val_metrics"]
+    for key, tensor in original["state_dict"].items():
+        torch.testing.assert_close(replayed["state_dict"][key], tensor, rtol=0, atol=0, msg=key)

@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+import hashlib
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from dfdetect.contract import IMAGENET_MEAN, IMAGENET_STD, ModelContract, Preprocessing
+from dfdetect.errors import DfdetectError
+from dfdetect.train.augment import AUGMENTATION_PRESETS, build_transforms
+from dfdetect.train.data import (
+    DeepfakeDataModule,
+    SourceBalancedSampler,
+    class_balanced_weights,
+    select_per_source,
+)
+from dfdetect.train.module import (
+    DetectorModule,
+    VideoAUROC,
+    load_detector,
+    mean_by_group,
+    smooth_labels,
+    warmup_cosine_factor,
+)
+
+# ---- schedule, loss and metric maths ----
+
+
+def test_warmup_cosine_factor_ramps_then_decays_to_zero():
+    assert warmup_cosine_factor(0, 10, 110) == pytest.approx(0.1)
+    assert warmup_cosine_factor(9, 10, 110) == pytest.approx(1.0)
+    assert warmup_cosine_factor(10, 10, 110) == pytest.approx(1.0)
+    assert warmup_cosine_factor(60, 10, 110) == pytest.approx(0.5)
+    assert warmup_cosine_factor(110, 10, 110) == pytest.approx(0.0)
+    assert warmup_cosine_factor(500, 10, 110) == pytest.approx(0.0)
+
+
+def test_smooth_labels_moves_targets_towards_half():
+    assert smooth_labels(torch.tensor([0.0, 1.0]), 0.1).tolist() == pytest.approx([0.05, 0.95])
+
+
+def test_mean_by_group():
+    means, groups = mean_by_group(torch.tensor([1.0, 3.0, 10.0, 5.0]), torch.tensor([7, 7, 2, 7]))
+    assert groups.tolist() == [2, 7]
+    assert means.tolist() == pytest.approx([10.0, 3.0])
+
+
+def test_video_auroc_averages_logits_per_source_before_ranking():
+    # frame level the fake video's second frame ranks below a real frame; per video the fakes win
+    logits = torch.tensor([-2.0, 0.5, 3.0, -0.5, -3.0, 1.0])
+    labels = torch.tensor([0.0, 0.0, 1.0, 1.0, 0.0, 1.0])
+    sources = torch.tensor([0, 0, 1, 1, 2, 3])
+    metric = VideoAUROC()
+    metric.update(logits[:3], labels[:3], sources[:3])
+    metric.update(logits[3:], labels[3:], sources[3:])
+    video_scores = [-0.75, 1.25, -3.0, 1.0]
+    assert metric.compute().item() == pytest.approx(roc_auc_score([0, 1, 0, 1], video_scores))
+    assert metric.compute().item() == pytest.approx(1.0)
+    assert roc_auc_score(labels, logits) < 1.0
+
+
+# ---- augmentation ----
+
+
+def test_eval_transform_matches_contract_preprocessing():
+    rng = np.random.default_rng(0)
+    crop = rng.integers(0, 256, (90, 90, 3), dtype=np.uint8)
+    transform = build_transforms("dfb", 64, IMAGENET_MEAN, IMAGENET_STD, train=False)
+    tensor = transform(image=crop)["image"]
+    expected = Preprocessing(input_size=64).to_tensor(cv2.resize(crop, (64, 64), interpolation=cv2.INTER_AREA))[0]
+    assert tensor.shape == (3, 64, 64) and tensor.dtype == torch.float32
+    np.testing.assert_allclose(tensor.numpy(), expected, atol=1e-5)
+
+
+def test_train_transform_is_random_but_reproducible_with_a_seed():
+    crop = np.random.default_rng(1).integers(0, 256, (80, 80, 3), dtype=np.uint8)
+    first = build_transforms("dfb", 64, IMAGENET_MEAN, IMAGENET_STD, train=True, seed=3)
+    second = build_transforms("dfb", 64, IMAGENET_MEAN, IMAGENET_STD, train=True, seed=3)
+    runs_a = [first(image=crop)["image"] for _ in range(6)]
+    runs_b = [second(image=crop)["image"] for _ in range(6)]
+    assert all(torch.equal(a, b) for a, b in zip(runs_a, runs_b, strict=True))
+    assert any(not torch.equal(runs_a[0], other) for other in runs_a[1:])
+
+
+def test_unknown_augmentation_preset():
+    assert {"none", "dfb"} <= set(AUGMENTATION_PRESETS)
+    with pytest.raises(DfdetectError) as err:
+        build_transforms("heavy", 64, IMAGENET_MEAN, IMAGENET_STD, train=True)
+    assert err.value.code == "bad_config"
+
+
+# ---- data ----
+
+
+def test_select_per_source_caps_each_source():
+    sources = np.array([0, 0, 0, 0, 0, 1, 1, 2])
+    random_pick = select_per_source(sources, 2, np.random.default_rng(0))
+    assert np.bincount(sources[random_pick]).tolist() == [2, 2, 1]
+    assert select_per_source(sources, 3, None).tolist() == [0, 2, 4, 5, 6, 7]
+    assert select_per_source(sources, None, None).tolist() == list(range(8))
+
+
+def test_class_balanced_weights_sum_equally_per_class():
+    labels = np.array([0, 0, 0, 0, 1])
+    weights = class_balanced_weights(labels)
+    assert weights[labels == 0].sum() == pytest.approx(weights[labels == 1].sum())
+
+
+def test_balanced_sampler_draws_real_and_fake_equally_and_reseeds_by_epoch():
+    labels = np.array([0.0] * 90 + [1.0] * 10, dtype=np.float32)
+    sampler = SourceBalancedSampler(np.arange(100), labels, None, balance=True, seed=0)
+    draws = []
+    for epoch in range(20):
+        sampler.set_epoch(epoch)
+        draws.append(list(sampler))
+    fake_share = labels[np.concatenate(draws)].mean()
+    assert len(draws[0]) == len(sampler) == 100
+    assert 0.45 < fake_share < 0.55
+    assert draws[0] != draws[1]
+    sampler.set_epoch(0)
+    assert list(sampler) == draws[0]
+
+
+def test_datamodule_items_and_frames_per_video(tiny_crops):
+    datamodule = DeepfakeDataModule(str(tiny_crops), batch_size=4, input_size=48, frames_per_video=1)
+    datamodule.setup("fit")
+    image, label, source = datamodule.split_dataset("train")[0]
+    assert image.shape == (3, 48, 48) and image.dtype == torch.float32
+    assert label.dtype == torch.float32 and label.item() in (0.0, 1.0)
+    assert source.dtype == torch.int64
+    val = datamodule.split_dataset("val")
+    assert len(val) == 8 and len(set(val.source_ids.tolist())) == 8
+    assert len(datamodule.train_dataloader().sampler) == 20
+    assert datamodule.summary()["train_fake"] == 20
+
+
+def test_datamodule_without_test_split_refuses_test(make_crops):
+    root = make_crops({"train": 2, "val": 1})
+    datamodule = DeepfakeDataModule(str(root))
+    with pytest.raises(DfdetectError) as err:
+        datamodule.setup("test")
+    assert err.value.code == "empty_dataset"
+
+
+def test_datamodule_missing_crops_file(tmp_path):
+    with pytest.raises(DfdetectError) as err:
+        DeepfakeDataModule(str(tmp_path)).setup("fit")
+    assert err.value.code == "missing_path"
+
+
+# ---- module, checkpoint and contract ----
+
+
+def test_module_contract_uses_backbone_normalisation():
+    module = DetectorModule(backbone="efficientnet_lite0", input_size=96, crop_margin=1.5)
+    contract = module.contract()
+    assert contract.preprocessing == Preprocessing(input_size=96, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                                                   crop_margin=1.5)
+    assert contract.backbone == "efficientnet_lite0" and contract.detector == "blazeface"
+    assert ModelContract.from_json(contract.to_json()) == contract
+
+
+def test_module_rejects_bad_label_smoothing():
+    with pytest.raises(DfdetectError) as err:
+        DetectorModule(backbone="efficientnet_lite0", label_smoothing=1.5)
+    assert err.value.code == "bad_config"
+
+
+def test_checkpoint_loads_with_weights_only(fitted_run):
+    state = torch.load(fitted_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert state["hyper_parameters"]["backbone"] == "efficientnet_b0"
+    assert 0.0 <= state["dfdetect_val_metrics"]["val/auc"] <= 1.0
+    assert state["dfdetect_training_data"]["train_real"] == 20
+
+
+def test_load_detector_matches_the_lightning_module(fitted_run):
+    checkpoint = fitted_run / "checkpoints" / "last.ckpt"
+    network, contract = load_detector(str(checkpoint))
+    module = DetectorModule.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True).eval()
+    batch = torch.randn(3, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        logits = network(batch)
+        expected = module(batch)
+    assert not network.training
+    assert logits.shape == (3, 1) and logits.dtype == torch.float32
+    torch.testing.assert_close(logits, expected)
+    assert contract.preprocessing.input_size == 64
+    assert contract.backbone == "efficientnet_b0"
+    assert contract.val_metrics["val/auc"] == module.val_metrics["val/auc"]
+    assert set(contract.val_metrics) >= {"val/auc", "val/ap", "val/acc", "val/eer", "val/video_auc"}
+    assert contract.checkpoint_sha256 == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+
+
+def test_load_detector_rejects_other_files(tmp_path):
+    path = tmp_path / "weights.ckpt"
+    torch.save({"conv": torch.zeros(1)}, path)
+    with pytest.raises(DfdetectError) as err:
+        load_detector(str(path))
+    assert err.value.code == "bad_input"
+    with pytest.raises(DfdetectError) as err:
+        load_detector(str(tmp_path / "absent.ckpt"))
+    assert err.value.code == "missing_path"
