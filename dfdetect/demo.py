@@ -63,7 +63,7 @@ def run_demo(out: Path, train_people: int = TRAIN_PEOPLE, held_out_people: int =
     print(f"[6/6] scanning {len(held_out_ids)} held-out people (images, videos, one corrupt file)")
     scan_dir = out / "scan_input"
     build_labelled_faces(scan_dir, held_out_ids, seed=1, videos=True)
-    (scan_dir / "fake" / "corrupt_upload.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated upload")
+    (scan_dir / "corrupt_upload.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated upload")
     results_path = out / "results.jsonl"
     results_path.unlink(missing_ok=True)
     scan_paths([scan_dir], out / "model.onnx", results_path)
@@ -76,7 +76,7 @@ def _report(results_path: Path, scan_dir: Path, seconds: float) -> dict:
     correct = scored = 0
     for record in sorted(records, key=lambda r: r["path"]):
         relative = Path(record["path"]).relative_to(scan_dir)
-        truth = relative.parts[0]
+        truth = relative.parts[0] if len(relative.parts) > 1 else "-"
         probability = record.get("probability")
         if record["status"] == "ok":
             decision = "FAKE" if record["decision"] else "real"
