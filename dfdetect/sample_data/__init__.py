@@ -1,15 +1,48 @@
-"""Real faces bundled with the package (see london_faces/ATTRIBUTION.md: CC BY 4.0, attribution
-travels with every copy). Tests, the demo and the starter model build their fakes from these."""
+"""Real faces bundled with the package, each set with its licence and attribution beside it
+(`<set>/ATTRIBUTION.md`; CC BY 4.0 sets require the credit to travel with every copy). Tests, the
+demo and the starter model build their fakes from these."""
 
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
-LONDON_DIR = Path(__file__).parent / "london_faces"
+SAMPLE_DIR = Path(__file__).parent
+LONDON_DIR = SAMPLE_DIR / "london_faces"
+FACE_SETS = ("london", "canada", "variation", "orl")
+
+
+@dataclass(frozen=True)
+class BundledFace:
+    path: Path
+    dataset: str  # one of FACE_SETS
+    identity: str  # "<set>:<person>", unique across sets
+
+
+def bundled_faces(sets: tuple[str, ...] = FACE_SETS) -> list[BundledFace]:
+    """Every bundled real face image of the chosen sets with the person it shows, so splits can
+    be made identity-disjoint across all sets at once."""
+    faces = []
+    for name in sets:
+        if name == "london":
+            faces += [BundledFace(p, name, f"london:{london_identity(p)}")
+                      for expression in ("neutral", "smiling") for p in london_images(expression)]
+        elif name == "canada":
+            paths = sorted((SAMPLE_DIR / "canada_faces").glob("*.jpg"))
+            faces += [BundledFace(p, name, f"canada:{p.stem}") for p in paths]
+        elif name == "variation":  # one person throughout
+            paths = sorted((SAMPLE_DIR / "variation_faces").glob("*.jpg"))
+            faces += [BundledFace(p, name, "variation:lisa") for p in paths]
+        elif name == "orl":
+            paths = sorted((SAMPLE_DIR / "orl_faces").glob("s*/*.png"))
+            faces += [BundledFace(p, name, f"orl:{p.parent.name}") for p in paths]
+        else:
+            raise ValueError(f"unknown face set {name!r}; choose from {FACE_SETS}")
+    return faces
 
 
 def london_images(expression: str = "neutral") -> list[Path]:
