@@ -10,7 +10,7 @@ export WANDB_MODE ?= offline
 
 .PHONY: setup test lint demo clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,13 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $@
+
+# onnxruntime-node for the Node consumer test (tests/js). --ignore-scripts: its install script fetches
+# GPU libraries from outside the registry; the CPU binary ships inside the package.
+node_modules/.installed: package.json package-lock.json
+	if command -v npm >/dev/null; then npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the Node consumer test will be skipped"; fi
+	mkdir -p node_modules && touch $@
 
 lint: setup
 	$(BIN)/ruff check .

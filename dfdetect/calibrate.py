@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import math
 import sys
@@ -28,12 +27,15 @@ from scipy.special import expit
 from dfdetect.errors import DfdetectError
 from dfdetect.evaluate.metrics import (
     as_binary_arrays,
+    average_precision,
+    brier,
     class_counts,
     eer,
     expected_calibration_error,
     log_loss,
     operating_points,
     require_both_classes,
+    roc_auc,
 )
 from dfdetect.records import read_table
 
@@ -117,6 +119,7 @@ class Calibration:
     before: dict[str, float]  # ece, log_loss at T = 1
     after: dict[str, float]  # ece, log_loss at the fitted T
     warnings: list[str] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)  # headline numbers on the fitted units at T (export copies them)
     schema: str = CALIBRATION_SCHEMA
 
     def to_json(self) -> str:
@@ -214,6 +217,7 @@ def calibrate_scores(frame_table: pd.DataFrame, by: str = "video", aggregation: 
                  f"to measure that FPR; the threshold is not trustworthy"
                  for target in fprs if too_few_negatives(n_real, target)]
     counts = {"units": int(labels.size), "real": n_real, "fake": n_fake, "crops": len(frame_table)}
+    after = {"ece": expected_calibration_error(labels, probs_after), "log_loss": log_loss(labels, probs_after)}
     return Calibration(
         temperature=temperature,
         thresholds=thresholds,
@@ -221,22 +225,22 @@ def calibrate_scores(frame_table: pd.DataFrame, by: str = "video", aggregation: 
         fitted_on={**(fitted_on or {}), "by": by, "aggregation": aggregation if by == "video" else "none",
                    "counts": counts},
         before={"ece": expected_calibration_error(labels, probs_before), "log_loss": log_loss(labels, probs_before)},
-        after={"ece": expected_calibration_error(labels, probs_after), "log_loss": log_loss(labels, probs_after)},
+        after=after,
         warnings=warnings,
+        metrics={"unit": by, "n": int(labels.size), "auc": roc_auc(labels, probs_after),
+                 "average_precision": average_precision(labels, probs_after), "eer": eer(labels, probs_after)[0],
+                 "brier": brier(labels, probs_after), **after},
     )
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scores", required=True, type=Path,
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--scores", type=Path,
                         help="per-crop scores parquet (logit, label, source_path, split) from `dfdetect evaluate`")
+    source.add_argument("--model", type=Path,
+                        help="score --crops with this model (.onnx or fit .ckpt) first, then fit on those scores")
+    parser.add_argument("--crops", nargs="+", type=Path, default=None,
+                        help="crops directories (`dfdetect extract`) to score with --model")
     parser.add_argument("--out", required=True, type=Path, help="where to write calibration.json")
     parser.add_argument("--split", default="val", help="rows to fit on (default: val; never fit on test)")
     parser.add_argument("--by", choices=("video", "frame"), default="video",
@@ -249,18 +253,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="threshold rule used for decisions: eer, youden, max_f1 or fpr@X (default: eer)")
 
 
-def run(args: argparse.Namespace) -> None:
-    scores_path = Path(args.scores)
+def scores_from_file(scores_path: Path, split: str) -> tuple[pd.DataFrame, dict]:
+    """The rows of `split` in a scores parquet, and the record of what they were."""
+    from dfdetect.export import file_sha256
+
     table = read_table(scores_path, SCORE_COLUMNS, "scores file", "dfdetect evaluate")
-    subset = table[table["split"] == args.split]
+    subset = table[table["split"] == split]
     if subset.empty:
-        raise DfdetectError("empty_dataset", f"no rows with split {args.split!r}", scores_path,
+        raise DfdetectError("empty_dataset", f"no rows with split {split!r}", scores_path,
                             f"splits present: {sorted(map(str, table['split'].unique()))}; choose one with --split")
+    return subset, {"scores": str(scores_path.resolve()), "scores_sha256": file_sha256(scores_path), "split": split}
+
+
+def scores_from_model(model_path: Path, crops_dirs: list[Path], split: str) -> tuple[pd.DataFrame, dict]:
+    """Score the `split` crops with the model's raw logits; the record names the model and the
+    crops.parquet files by hash, so a calibration can be traced to the exact data it saw."""
+    from dfdetect.evaluate.scoring import CLEAN, load_crop_sets, load_scoring_model, score_crops
+    from dfdetect.export import file_sha256
+
+    model = load_scoring_model(model_path)
+    crops = load_crop_sets(crops_dirs, split=split)
+    crops = crops.assign(logit=score_crops(model, crops)[CLEAN])
+    fitted_on = {"model": str(model_path.resolve()), "model_sha256": model.sha256, "split": split,
+                 "crops": {str(d.resolve()): file_sha256(d / "crops.parquet" if d.is_dir() else d) for d in crops_dirs}}
+    return crops, fitted_on
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.model is not None and not args.crops:
+        raise DfdetectError("bad_config", "--model needs --crops", None, "pass the crops directories to score")
+    if args.model is None:
+        subset, fitted_on = scores_from_file(Path(args.scores), args.split)
+    else:
+        subset, fitted_on = scores_from_model(Path(args.model), list(args.crops), args.split)
+    scores_path = Path(args.scores) if args.scores is not None else None
     finite = np.isfinite(subset["logit"].astype(np.float64))
     if not finite.all():
         print(f"warning: skipping {int((~finite).sum())} rows with a NaN or infinite logit", file=sys.stderr)
         subset = subset[finite]
-    fitted_on = {"scores": str(scores_path.resolve()), "scores_sha256": _file_sha256(scores_path), "split": args.split}
     try:
         calibration = calibrate_scores(subset, by=args.by, aggregation=args.aggregation, default=args.default,
                                        fprs=args.fpr, fitted_on=fitted_on)

@@ -19,6 +19,7 @@ VERBS = {
     "calibrate": ("dfdetect.calibrate", "fit temperature scaling and named thresholds on validation scores"),
     "export": ("dfdetect.export", "export a checkpoint to ONNX with its model contract"),
     "scan": ("dfdetect.scan.cli", "score images and videos with an ONNX model"),
+    "evaluate": ("dfdetect.evaluate.cli", "score crop sets with a model: metrics.json, report.html"),
     "demo": ("dfdetect.demo", "run the whole pipeline on the bundled sample faces"),
 }
 LIGHTNING_VERBS = {"fit": "train a detector", "validate": "validate a checkpoint", "test": "test a checkpoint"}

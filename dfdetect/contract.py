@@ -39,6 +39,9 @@ class Preprocessing:
 
 @dataclass
 class ModelContract:
+    """Fields are only ever added (with defaults) within schema v1: `from_json` fills a missing field
+    with its default and ignores one it does not know, so old files and old readers keep working."""
+
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     backbone: str = ""
     detector: str = "blazeface"
@@ -49,6 +52,7 @@ class ModelContract:
     default_threshold: str = "default"
     training_data: dict = field(default_factory=dict)
     val_metrics: dict = field(default_factory=dict)
+    calibration: dict = field(default_factory=dict)  # what temperature/thresholds were fitted on (calibration.json)
     toolkit_version: str = ""
     created_at: str = ""
     checkpoint_sha256: str = ""

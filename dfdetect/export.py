@@ -18,9 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 import onnx
+import pandas as pd
 
 from dfdetect import __version__
 from dfdetect.contract import CONTRACT_KEY, ModelContract
@@ -29,11 +29,16 @@ from dfdetect.errors import DfdetectError
 if TYPE_CHECKING:  # torch is imported where it is used: the scanner reads contracts without it
     import torch
 
+    from dfdetect.calibrate import Calibration
+
 FP32_TOLERANCE = 1e-4
-# fp16 carries ~3 significant digits, and the error grows through ~80 layers (measured 0.018 on a
-# 64 px EfficientNet-B0); a larger gap means the conversion broke an operator, not rounding.
-FP16_TOLERANCE = 5e-2
-PARITY_BATCH = 16
+# fp16 carries ~3 significant digits, and the error grows through ~80 layers: measured 0.009 (64 px,
+# T = 1) and 0.007 (224 px, T = 1.7) on an EfficientNet-B0 with face-fitted BatchNorm statistics, and
+# keeping pooling, Gemm or Sigmoid in fp32 does not lower it (the convolutions' weights carry it). A
+# larger gap means the conversion broke an operator, not rounding.
+FP16_TOLERANCE = 1e-2
+PARITY_BATCH = 32
+AUC_DECIMALS = 3
 # The torch.export-based exporter only emits opset >= 18 (it silently keeps 18 when asked for less);
 # lower opsets, still needed by older runtimes, come from the TorchScript exporter.
 DYNAMO_MIN_OPSET = 18
@@ -48,6 +53,9 @@ class ExportReport:
     parity_faces: int
     sha256: str
     contract: ModelContract
+    parity_auc_torch: float | None = None  # AUC of the parity batch, when it holds both labels
+    parity_auc_onnx: float | None = None
+    simplified: bool = False
 
 
 def calibrated_detector(network: torch.nn.Module, temperature: float) -> torch.nn.Module:
@@ -99,6 +107,27 @@ def read_contract(onnx_path: str | Path) -> ModelContract:
     return contract_from_metadata({p.key: p.value for p in model.metadata_props}, onnx_path)
 
 
+def apply_calibration(contract: ModelContract, calibration: Calibration) -> ModelContract:
+    """The contract with a calibration's temperature, thresholds and validation numbers.
+
+    Thresholds fitted per video hold for the aggregation rule they were fitted with, so that rule
+    becomes the contract's; the record of what they were fitted on travels along for auditors.
+    """
+    fitted_on = calibration.fitted_on
+    aggregation = fitted_on.get("aggregation", "none")
+    return dataclasses.replace(
+        contract,
+        temperature=float(calibration.temperature),
+        thresholds={name: float(value) for name, value in calibration.thresholds.items()},
+        default_threshold=calibration.default_threshold,
+        aggregation=aggregation if fitted_on.get("by") == "video" and aggregation != "none" else contract.aggregation,
+        val_metrics={**contract.val_metrics,
+                     "calibrated": {**calibration.metrics, "ece_before": calibration.before.get("ece"),
+                                    "log_loss_before": calibration.before.get("log_loss")}},
+        calibration={**fitted_on, "warnings": list(calibration.warnings)},
+    )
+
+
 def _torch_to_onnx(module: torch.nn.Module, example: torch.Tensor, out: Path, opset: int) -> None:
     import torch
 
@@ -120,13 +149,31 @@ def _onnx_probabilities(path: Path, batch: np.ndarray) -> np.ndarray:
     return session.run(["probability"], {"images": batch})[0].reshape(-1)
 
 
+def parity_aucs(labels: np.ndarray | None, expected: np.ndarray, got: np.ndarray,
+                tolerance: float) -> tuple[float | None, float | None]:
+    """AUC of the parity batch under PyTorch and under ONNX Runtime (Nones without both labels).
+
+    Pairs closer than the parity tolerance count as ties in both: the runtimes may order them
+    either way, and an untrained or saturated model has many such pairs.
+    """
+    if labels is None or len(np.unique(labels)) < 2:
+        return None, None
+    from dfdetect.evaluate.metrics import auc_with_ties
+
+    return auc_with_ties(labels, expected, tolerance), auc_with_ties(labels, got, tolerance)
+
+
 def export_onnx(model: torch.nn.Module, contract: ModelContract, out: str | Path, opset: int = 17,
-                fp16: bool = False, sample: np.ndarray | None = None) -> ExportReport:
+                fp16: bool = False, sample: np.ndarray | None = None, sample_labels: np.ndarray | None = None,
+                simplify: bool = False) -> ExportReport:
     """Write `model` (float32 NCHW normalised input → N×1 logits) with `contract` to `out`.
 
     `sample` holds uint8 NHWC RGB face crops at the contract's input size for the parity check;
     without it the check runs on random pixels, which proves the operators but not the real-data
-    numerics. The file appears at `out` only after the check passes.
+    numerics. With `sample_labels` holding both classes, the sample's AUC (pairs closer than the
+    tolerance counted as ties) must also agree to AUC_DECIMALS places.
+    `simplify` folds constants and fuses operators with onnxslim before the check, so the check
+    covers the simplified graph. The file appears at `out` only after the check passes.
     """
     import torch
 
@@ -154,6 +201,10 @@ def export_onnx(model: torch.nn.Module, contract: ModelContract, out: str | Path
         example = np.concatenate([batch, batch])[:2]  # batch 2: a size-1 axis would be specialised to a constant
         _torch_to_onnx(wrapped, torch.from_numpy(example), tmp, opset)
         proto = onnx.load(str(tmp))
+        if simplify:
+            import onnxslim
+
+            proto = onnxslim.slim(proto)
         if fp16:
             from onnxruntime.transformers.float16 import convert_float_to_float16
             from onnxruntime.transformers.onnx_model import OnnxModel
@@ -165,17 +216,22 @@ def export_onnx(model: torch.nn.Module, contract: ModelContract, out: str | Path
                                             CONTRACT_KEY: contract.to_json()})
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
-        diff = float(np.max(np.abs(_onnx_probabilities(tmp, batch) - expected)))
+        got = _onnx_probabilities(tmp, batch)
+        diff = float(np.max(np.abs(got - expected)))
         tolerance = FP16_TOLERANCE if fp16 else FP32_TOLERANCE
         if not diff <= tolerance:  # also catches NaN
             raise DfdetectError("internal", f"ONNX and PyTorch probabilities differ by {diff:.3g} (> {tolerance:g})",
                                 out, "an operator exports wrongly: try another --opset, or report the backbone")
+        auc_torch, auc_onnx = parity_aucs(sample_labels, expected, got, tolerance)
+        if auc_torch is not None and f"{auc_torch:.{AUC_DECIMALS}f}" != f"{auc_onnx:.{AUC_DECIMALS}f}":
+            raise DfdetectError("internal", f"the parity sample's AUC is {auc_onnx:.4f} in ONNX Runtime but "
+                                f"{auc_torch:.4f} in PyTorch", out, "export without --fp16, or try another --opset")
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     return ExportReport(path=str(out), opset=next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
                         fp16=fp16, parity_max_abs_diff=diff, parity_faces=len(sample), sha256=file_sha256(out),
-                        contract=contract)
+                        contract=contract, parity_auc_torch=auc_torch, parity_auc_onnx=auc_onnx, simplified=simplify)
 
 
 def london_parity_crops(contract: ModelContract, limit: int = PARITY_BATCH) -> np.ndarray:
@@ -195,30 +251,43 @@ def london_parity_crops(contract: ModelContract, limit: int = PARITY_BATCH) -> n
     return np.stack(crops)
 
 
-def crops_dir_parity_crops(crops: str | Path, input_size: int, limit: int = PARITY_BATCH) -> np.ndarray:
-    """Up to `limit` crops written by `dfdetect extract`, resized to the model's input when needed."""
+def crops_dir_parity_crops(crops: str | Path, input_size: int,
+                           limit: int = PARITY_BATCH) -> tuple[np.ndarray, np.ndarray]:
+    """Up to `limit` crops written by `dfdetect extract` and their labels, half real and half fake
+    when both exist (so the sample's AUC is defined), spread over the file rather than taken from
+    its first video, and resized to the model's input like evaluation and the scanner do."""
+    from dfdetect.evaluate.scoring import fit_crop
     from dfdetect.media.io import read_image
     from dfdetect.records import read_crops
 
     table = read_crops(crops)
     if table.empty:
         raise DfdetectError("empty_dataset", "the crops file lists no crops", crops, "run `dfdetect extract` first")
-    step = max(1, len(table) // limit)  # spread over the file rather than the first video's frames
-    images = [read_image(p) for p in table["crop_path"].iloc[::step][:limit]]
-    return np.stack([image if image.shape[:2] == (input_size, input_size)
-                     else cv2.resize(image, (input_size, input_size), interpolation=cv2.INTER_AREA)
-                     for image in images])
+    per_label = max(1, limit // table["label"].nunique())
+    picked = pd.concat([rows.iloc[:: max(1, len(rows) // per_label)][:per_label]
+                        for _, rows in table.groupby("label", sort=True)])
+    images = [fit_crop(read_image(p), input_size) for p in picked["crop_path"]]
+    return np.stack(images), picked["label"].to_numpy()
 
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path, crops: str | Path | None = None, opset: int = 17,
-                      fp16: bool = False) -> ExportReport:
-    """Load a training checkpoint and export it, checking parity on extracted crops or the London faces."""
+                      fp16: bool = False, calibration: str | Path | None = None,
+                      simplify: bool = False) -> ExportReport:
+    """Load a training checkpoint and export it, with a calibration's temperature and thresholds when
+    given, checking parity on extracted crops (and their AUC) or on the London faces."""
     from dfdetect.train.module import load_detector
 
     model, contract = load_detector(checkpoint)
-    sample = (crops_dir_parity_crops(crops, contract.preprocessing.input_size) if crops is not None
-              else london_parity_crops(contract))
-    return export_onnx(model, contract, out, opset=opset, fp16=fp16, sample=sample)
+    if calibration is not None:
+        from dfdetect.calibrate import read_calibration
+
+        contract = apply_calibration(contract, read_calibration(calibration))
+    if crops is not None:
+        sample, labels = crops_dir_parity_crops(crops, contract.preprocessing.input_size)
+    else:
+        sample, labels = london_parity_crops(contract), None
+    return export_onnx(model, contract, out, opset=opset, fp16=fp16, sample=sample, sample_labels=labels,
+                       simplify=simplify)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -228,11 +297,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="crops directory (from `dfdetect extract`) for the parity check; default: bundled faces")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     parser.add_argument("--fp16", action="store_true", help="store weights in float16 (input/outputs stay float32)")
+    parser.add_argument("--calibration", default=None,
+                        help="calibration.json from `dfdetect calibrate`: temperature, thresholds and val metrics")
+    parser.add_argument("--simplify", action="store_true", help="simplify the graph with onnxslim (parity-checked)")
 
 
 def run(args: argparse.Namespace) -> None:
-    report = export_checkpoint(args.checkpoint, args.out, crops=args.crops, opset=args.opset, fp16=args.fp16)
+    report = export_checkpoint(args.checkpoint, args.out, crops=args.crops, opset=args.opset, fp16=args.fp16,
+                               calibration=args.calibration, simplify=args.simplify)
     size_mb = Path(report.path).stat().st_size / 1e6
-    print(f"exported {report.path} ({size_mb:.1f} MB, opset {report.opset}{', fp16' if report.fp16 else ''}): "
+    variant = "".join((", fp16" if report.fp16 else "", ", simplified" if report.simplified else ""))
+    print(f"exported {report.path} ({size_mb:.1f} MB, opset {report.opset}{variant}): "
           f"parity max |Δp| = {report.parity_max_abs_diff:.2e} on {report.parity_faces} faces, "
           f"temperature {report.contract.temperature:g}, sha256 {report.sha256[:12]}")
+    if report.parity_auc_torch is not None:
+        print(f"parity AUC: PyTorch {report.parity_auc_torch:.4f}, ONNX Runtime {report.parity_auc_onnx:.4f}")
+    name, value = report.contract.decision_threshold()
+    print(f"decision threshold {name} = {value:.6g} on P(fake); aggregation {report.contract.aggregation}")

@@ -1,9 +1,10 @@
 import argparse
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import f1_score
+from sklearn.metrics import f1_score, roc_auc_score
 
 from dfdetect.calibrate import (
     Calibration,
@@ -109,6 +110,11 @@ def test_calibration_lowers_ece_of_over_confident_scores():
     assert calibration.fitted_on["counts"] == {"units": 5000, "real": int((labels == 0).sum()),
                                                "fake": int(labels.sum()), "crops": 5000}
     assert calibration.warnings == []
+    # the headline numbers export copies into the contract, at the fitted temperature
+    probs = sigmoid(table["logit"].to_numpy() / calibration.temperature)
+    assert calibration.metrics["auc"] == pytest.approx(roc_auc_score(labels, probs))
+    assert calibration.metrics["ece"] == calibration.after["ece"] and calibration.metrics["n"] == 5000
+    assert calibration.metrics["unit"] == "frame" and 0 < calibration.metrics["brier"] < 0.25
 
 
 def test_separated_set_keeps_unit_temperature_and_usable_thresholds():
@@ -241,3 +247,14 @@ def test_cli_errors_name_the_scores_file(tmp_path):
         run(parse(["--scores", str(tmp_path / "missing.parquet"), "--out", str(tmp_path / "c.json")]))
     assert caught.value.code == "missing_path"
     assert not (tmp_path / "c.json").exists()
+
+
+def test_cli_model_needs_crops_and_reads_older_calibration_files(tmp_path):
+    with pytest.raises(DfdetectError, match="--model needs --crops") as caught:
+        run(parse(["--model", str(tmp_path / "m.onnx"), "--out", str(tmp_path / "c.json")]))
+    assert caught.value.code == "bad_config"
+    with pytest.raises(SystemExit):  # argparse: one source of scores, not both
+        parse(["--model", "m.onnx", "--scores", "s.parquet", "--out", "c.json"])
+    older = {"schema": "dfdetect.calibration/v1", "temperature": 1.5, "thresholds": {"eer": 0.4, "default": 0.4},
+             "default_threshold": "eer", "fitted_on": {}, "before": {}, "after": {}, "warnings": []}
+    assert Calibration.from_json(json.dumps(older)).metrics == {}

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
 
 import numpy as np
 import onnx
 import onnxruntime as ort
+import pandas as pd
 import pytest
 import timm
 import torch
@@ -16,14 +18,17 @@ from PIL import Image
 from dfdetect.contract import CONTRACT_KEY, ModelContract, Preprocessing
 from dfdetect.errors import DfdetectError
 from dfdetect.export import (
+    FP16_TOLERANCE,
     FP32_TOLERANCE,
     add_arguments,
+    apply_calibration,
     export_onnx,
     london_parity_crops,
     read_contract,
     run,
 )
 from dfdetect.records import CROP_COLUMNS, CropRow, write_rows
+from dfdetect.sample_data import LONDON_DIR, london_images
 
 INPUT_SIZE = 64
 TEMPERATURE = 1.7
@@ -105,7 +110,7 @@ def test_batch_axis_is_dynamic(exported, contract, face_crops):
 def test_fp16_keeps_float32_inputs_and_outputs(tmp_path, network, contract, face_crops):
     report = export_onnx(network, contract, tmp_path / "half.onnx", fp16=True, sample=face_crops)
     model = onnx.load(report.path)
-    assert report.fp16 and report.parity_max_abs_diff < 5e-2
+    assert report.fp16 and report.parity_max_abs_diff <= FP16_TOLERANCE
     assert {i.data_type for i in model.graph.initializer} == {onnx.TensorProto.FLOAT16}
     assert [t.type.tensor_type.elem_type for t in [*model.graph.input, *model.graph.output]] == \
         [onnx.TensorProto.FLOAT] * 3
@@ -190,3 +195,116 @@ def test_opset_18_uses_the_dynamo_exporter_with_a_dynamic_batch(tmp_path, contra
     for n in (1, 5):
         batch = contract.preprocessing.to_tensor(face_crops[:n])
         assert session.run(["probability"], {"images": batch})[0].shape == (n, 1)
+
+
+@pytest.fixture(scope="module")
+def calibration():
+    """A calibration fitted on synthetic validation videos (T ≈ 2: the logits are twice too confident)."""
+    from dfdetect.calibrate import calibrate_scores
+
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(0.0, 2.0, 400)
+    labels = (rng.random(400) < 1 / (1 + np.exp(-true_logits))).astype(int)
+    table = pd.DataFrame({"logit": 2.0 * true_logits, "label": labels, "source_path": [f"/v/{i}" for i in range(400)]})
+    return calibrate_scores(table, by="video", aggregation="median", default="eer", fprs=[0.05],
+                            fitted_on={"scores": "/runs/val/scores.parquet", "scores_sha256": "ab" * 32,
+                                       "split": "val"})
+
+
+def test_calibration_enters_the_contract_and_the_scanner_reads_it_from_the_file_alone(tmp_path, network, contract,
+                                                                                        face_crops, calibration):
+    import json
+
+    from dfdetect.scan.aggregate import sigmoid
+    from dfdetect.scan.pipeline import scan_paths
+    from dfdetect.scan.session import OnnxModel
+
+    calibrated = apply_calibration(contract, calibration)
+    out = tmp_path / "calibrated.onnx"
+    export_onnx(network, calibrated, out, sample=face_crops)
+
+    stored = OnnxModel(out, device="cpu").contract  # the scanner's own view of the file
+    assert stored.temperature == calibration.temperature and 1.8 < stored.temperature < 2.2
+    assert stored.thresholds == calibration.thresholds and stored.default_threshold == "eer"
+    assert stored.decision_threshold() == ("eer", calibration.thresholds["eer"])
+    assert stored.aggregation == "median"  # the rule the per-video thresholds were fitted with
+    assert stored.val_metrics["calibrated"]["auc"] == calibration.metrics["auc"]
+    assert stored.val_metrics["calibrated"]["ece_before"] == calibration.before["ece"]
+    assert stored.calibration["scores_sha256"] == "ab" * 32 and stored.calibration["split"] == "val"
+    assert stored.preprocessing == contract.preprocessing and stored.backbone == contract.backbone
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    image = london_images()[0]
+    shutil.copy(image, faces / image.name)
+    shutil.copy(LONDON_DIR / "ATTRIBUTION.md", faces / "ATTRIBUTION.md")
+    scan_paths([faces], out, tmp_path / "results.jsonl", device="cpu", progress=False)
+    records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    record = next(r for r in records if r["path"].endswith(image.name))
+    assert record["status"] == "ok" and record["faces_scored"] == 1
+    crop = london_parity_crops(stored, limit=1)  # cut as the scanner cuts
+    raw = ort.InferenceSession(str(out)).run(["logits"], {"images": stored.preprocessing.to_tensor(crop)})[0].item()
+    assert record["logit"] == pytest.approx(raw / stored.temperature, abs=1e-4)
+    assert record["probability"] == pytest.approx(float(sigmoid(raw / stored.temperature)), abs=1e-4)
+    assert (record["threshold_name"], record["threshold"]) == ("eer", calibration.thresholds["eer"])
+    assert record["decision"] == (record["probability"] >= calibration.thresholds["eer"])
+
+
+def test_cli_exports_with_calibration_simplified_graph_and_labelled_parity(tmp_path, face_crops, calibration, capsys):
+    import pytorch_lightning as pl
+
+    from dfdetect.calibrate import write_calibration
+    from dfdetect.train.module import DetectorModule
+
+    torch.manual_seed(0)
+    module = DetectorModule(backbone="efficientnet_b0", input_size=INPUT_SIZE)
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.strategy.connect(module)
+    trainer.save_checkpoint(tmp_path / "fit.ckpt")
+    crops_dir = tmp_path / "crops"
+    (crops_dir / "faces").mkdir(parents=True)
+    rows = []
+    for i, crop in enumerate(face_crops):
+        Image.fromarray(crop).save(crops_dir / f"faces/{i}.png")
+        rows.append(CropRow(crop_path=f"faces/{i}.png", source_path=f"/v/{i}.mp4", media_type="video", frame_index=0,
+                            face_index=0, track_id=0, x0=0, y0=0, x1=64, y1=64, score=1.0, label=i % 2, split="val",
+                            group=str(i), dataset="folder"))
+    write_rows(rows, crops_dir / "crops.parquet", CROP_COLUMNS)
+    write_calibration(calibration, tmp_path / "calibration.json")
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    run(parser.parse_args(["--checkpoint", str(tmp_path / "fit.ckpt"), "--out", str(tmp_path / "m.onnx"), "--crops",
+                           str(crops_dir), "--calibration", str(tmp_path / "calibration.json"), "--simplify"]))
+    printed = capsys.readouterr().out
+    assert "simplified" in printed and "on 12 faces" in printed and "parity AUC: PyTorch" in printed
+    assert f"decision threshold eer = {calibration.thresholds['eer']:.6g}" in printed
+    stored = read_contract(tmp_path / "m.onnx")
+    assert stored.temperature == calibration.temperature and stored.thresholds == calibration.thresholds
+    assert len(stored.checkpoint_sha256) == 64 and stored.val_metrics["calibrated"]["unit"] == "video"
+    onnx.checker.check_model(onnx.load(str(tmp_path / "m.onnx")))
+
+
+def test_simplified_graph_keeps_parity_and_the_dynamic_batch(tmp_path, network, contract, face_crops):
+    labels = np.arange(len(face_crops)) % 2
+    plain = export_onnx(network, contract, tmp_path / "plain.onnx", sample=face_crops, sample_labels=labels)
+    slim = export_onnx(network, contract, tmp_path / "slim.onnx", sample=face_crops, sample_labels=labels,
+                       simplify=True)
+    assert slim.simplified and slim.parity_max_abs_diff <= FP32_TOLERANCE
+    assert len(onnx.load(slim.path).graph.node) < len(onnx.load(plain.path).graph.node)
+    assert slim.parity_auc_onnx == slim.parity_auc_torch == plain.parity_auc_torch is not None
+    session = ort.InferenceSession(slim.path)
+    batch = contract.preprocessing.to_tensor(face_crops[:3])
+    assert session.run(["probability"], {"images": batch})[0].shape == (3, 1)
+    assert read_contract(slim.path) == slim.contract
+
+
+def test_parity_auc_counts_pairs_within_tolerance_as_ties():
+    from dfdetect.export import parity_aucs
+
+    labels = np.array([0, 0, 1, 1])
+    expected = np.array([0.10, 0.50000, 0.50002, 0.90])
+    flipped = np.array([0.10, 0.50002, 0.50000, 0.90])  # the close pair swapped within 1e-4
+    assert parity_aucs(labels, expected, flipped, 1e-4) == (0.875, 0.875)
+    assert parity_aucs(np.zeros(4, int), expected, flipped, 1e-4) == (None, None)
+    assert parity_aucs(None, expected, flipped, 1e-4) == (None, None)

@@ -6,6 +6,7 @@ from sklearn.metrics import roc_curve
 
 from dfdetect.errors import DfdetectError
 from dfdetect.evaluate.metrics import (
+    auc_with_ties,
     average_precision,
     binary_metrics,
     brier,
@@ -140,3 +141,11 @@ def test_bad_input_raises_bad_input(labels, scores):
 def test_probabilities_outside_unit_interval_are_rejected():
     with pytest.raises(DfdetectError, match="sigmoid"):
         expected_calibration_error([0, 1], [-2.0, 3.0])
+
+
+def test_auc_with_ties_is_the_plain_auc_at_zero_and_halves_close_pairs():
+    labels, scores = separated_scores(40, 30, shift=1.0, seed=4)
+    assert auc_with_ties(labels, scores, 0.0) == pytest.approx(roc_auc(labels, scores))
+    # fake 0.52 vs real 0.5 is a tie at 0.05, a win at 0.01; fake 0.3 vs real 0.5 loses either way
+    assert auc_with_ties([0, 1, 1], [0.5, 0.52, 0.3], 0.05) == pytest.approx(0.25)
+    assert auc_with_ties([0, 1, 1], [0.5, 0.52, 0.3], 0.01) == pytest.approx(0.5)

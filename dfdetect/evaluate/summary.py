@@ -1,0 +1,141 @@
+"""From per-crop logits to the numbers in metrics.json: per set, per video, per subgroup, per
+aggregation rule, across datasets and under degradation.
+
+A "video" here is a source file: every crop of one source_path is combined by an aggregation rule
+from `dfdetect.scan.aggregate`, after dividing by the temperature, exactly as the scanner does, so
+a video metric is what a user of `dfdetect scan` would measure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from dfdetect.errors import DfdetectError
+from dfdetect.evaluate.metrics import binary_metrics, roc_auc
+from dfdetect.evaluate.robustness import Sweep, condition_name
+from dfdetect.evaluate.scoring import CLEAN
+from dfdetect.records import FAKE, REAL
+from dfdetect.scan.aggregate import aggregate
+
+GROUP_COLUMNS = ("set", "dataset", "method", "compression")
+SUMMARY_KEYS = ("n", "n_real", "n_fake", "auc", "average_precision", "eer", "eer_threshold", "log_loss", "brier",
+                "ece")
+
+
+def source_logits(crops: pd.DataFrame, rule: str, temperature: float, logit_column: str = "logit") -> pd.DataFrame:
+    """One row per source: its aggregated logit on the raw scale (T × rule(logits / T)) and label.
+
+    Aggregating after the division matters only for rules with probability cut-offs (`confident`),
+    and is what scan does; multiplying back keeps the result a raw logit, so the same temperature
+    turns it into the scanner's probability.
+    """
+    mixed = crops.groupby("source_path")["label"].nunique()
+    if (mixed > 1).any():
+        raise DfdetectError("bad_input", f"{int((mixed > 1).sum())} sources carry both labels, e.g. "
+                            f"{mixed[mixed > 1].index[0]}", hint="every crop of one source must have its label")
+    scaled = crops[logit_column].to_numpy(np.float64) / temperature
+    grouped = pd.Series(scaled, index=crops.index).groupby(crops["source_path"], sort=True)
+    first = crops.groupby("source_path", sort=True)[[c for c in crops.columns if c in (*GROUP_COLUMNS, "label")]]
+    units = first.first()
+    units["logit"] = grouped.apply(lambda values: temperature * aggregate(values.to_numpy(), rule))
+    units["crops"] = grouped.size()
+    return units.reset_index()
+
+
+def summarise(metrics: dict) -> dict:
+    """The headline numbers of a binary_metrics result, without the bins and per-threshold tables."""
+    return {key: metrics[key] for key in SUMMARY_KEYS}
+
+
+def set_metrics(crops: pd.DataFrame, rule: str, temperature: float, thresholds: dict[str, float]) -> dict:
+    """Frame (crop) and video (source) metrics of one set of crops."""
+    units = source_logits(crops, rule, temperature)
+    return {
+        "frame": binary_metrics(crops["label"].to_numpy(), crops["logit"].to_numpy(), thresholds, temperature),
+        "video": binary_metrics(units["label"].to_numpy(), units["logit"].to_numpy(), thresholds, temperature),
+    }
+
+
+def _subsets(crops: pd.DataFrame) -> dict[str, dict[str, pd.DataFrame]]:
+    """Subgroups for the breakdown. A manipulation method is judged against all reals of its set, as
+    in the FF++ per-method tables: its fakes alone would have no AUC."""
+    reals = crops[crops["label"] == REAL]
+    fakes = crops[crops["label"] == FAKE]
+    groups: dict[str, dict[str, pd.DataFrame]] = {
+        "dataset": {str(name): rows for name, rows in crops.groupby("dataset")},
+        "method": {(str(name) or "unknown"): pd.concat([reals, rows]) for name, rows in fakes.groupby("method")},
+    }
+    if "compression" in crops.columns and (crops["compression"] != "").any():
+        groups["compression"] = {(str(name) or "unknown"): rows for name, rows in crops.groupby("compression")}
+    return groups
+
+
+def breakdown(crops: pd.DataFrame, rule: str, temperature: float) -> dict:
+    """Headline frame and video numbers per dataset, per method and (when known) per compression."""
+    def headline(rows: pd.DataFrame) -> dict:
+        return {level: summarise(values) for level, values in set_metrics(rows, rule, temperature, {}).items()}
+
+    return {kind: {name: headline(rows) for name, rows in subsets.items()} for kind, subsets in _subsets(crops).items()}
+
+
+def compare_aggregations(crops: pd.DataFrame, rules: Sequence[str], temperature: float,
+                         thresholds: dict[str, float], default_threshold: str) -> dict:
+    """Video metrics of every rule on the same crops, plus accuracy at the default threshold."""
+    compared = {}
+    for rule in rules:
+        units = source_logits(crops, rule, temperature)
+        metrics = binary_metrics(units["label"].to_numpy(), units["logit"].to_numpy(), thresholds, temperature)
+        default = metrics["at_threshold"].get(default_threshold, {})
+        compared[rule] = {**summarise(metrics), "acc_at_default": default.get("acc"),
+                          "tpr_at_default": default.get("tpr"), "fpr_at_default": default.get("fpr")}
+    return compared
+
+
+def _auc_or_none(labels: np.ndarray, logits: np.ndarray) -> float | None:
+    finite = np.isfinite(logits)
+    labels, logits = labels[finite], logits[finite]
+    if len(np.unique(labels)) < 2:
+        return None
+    return roc_auc(labels, logits)
+
+
+def cross_dataset_matrix(train_sets: Sequence[str], per_set: dict[str, dict]) -> dict:
+    """Train set(s) × test sets: frame and video AUC in one table, with in-domain cells marked.
+
+    One model gives one row, named after the datasets it was trained on (the contract's
+    training_data); the cross-dataset question is then how far the off-diagonal cells fall.
+    """
+    train_name = "+".join(train_sets) if train_sets else "unknown"
+    test_sets = list(per_set)
+    return {
+        "rows": [train_name],
+        "columns": test_sets,
+        "frame_auc": [[per_set[name]["frame"]["auc"] for name in test_sets]],
+        "video_auc": [[per_set[name]["video"]["auc"] for name in test_sets]],
+        "in_domain": [[bool(set(name.split("+")) & set(train_sets)) for name in test_sets]],
+    }
+
+
+def robustness(crops: pd.DataFrame, scores: pd.DataFrame, sweeps: dict[str, Sweep], rule: str,
+               temperature: float) -> dict:
+    """Frame and video AUC of each set at every level of every sweep, the clean score as level 0.
+
+    `scores` holds one raw-logit column per condition ('clean', 'jpeg@50', …), aligned with `crops`.
+    """
+    result: dict = {}
+    for set_name, rows in crops.groupby("set", sort=False):
+        def aucs(column: str, rows: pd.DataFrame = rows) -> dict[str, float | None]:
+            scored = rows.assign(logit=scores.loc[rows.index, column])
+            scored = scored[np.isfinite(scored["logit"])]
+            units = source_logits(scored, rule, temperature)
+            return {"frame_auc": _auc_or_none(scored["label"].to_numpy(), scored["logit"].to_numpy()),
+                    "video_auc": _auc_or_none(units["label"].to_numpy(), units["logit"].to_numpy())}
+
+        clean = aucs(CLEAN)
+        result[set_name] = {"clean": clean, **{
+            sweep.name: [{"level": level, **aucs(condition_name(sweep.name, level))} for level in sweep.levels]
+            for sweep in sweeps.values()}}
+    return result
