@@ -4,6 +4,11 @@ Every source file is processed on its own and leaves a small parquet part under 
 renamed into place only when all its crops are on disk. A killed run restarted with the same
 arguments skips the sources that have a part and redoes the rest, so there are no duplicates and no
 half-written files; the final crops.parquet is the concatenation of the parts in index order.
+
+With `reuse_source_boxes`, a fake whose index row names its source video (present in the same
+index) takes the source's faces at the same frame indices instead of running the detector: real and
+fake crops then cover exactly the same pixels, so a classifier cannot learn the detector's reaction
+to manipulation artefacts, and the fakes cost no detection. Sources therefore run first.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ class ExtractOptions:
     all_faces: bool = False
     align: bool = False
     jpeg_quality: int = 95
+    reuse_source_boxes: bool = False
 
 
 @dataclass
@@ -52,8 +58,11 @@ class SourceResult:
 
     path: str
     rows: list[CropRow] = field(default_factory=list)
+    image_landmarks: list[list[float]] = field(default_factory=list)  # per row, source pixels, for fakes to reuse
+    frame_indices: list[int] = field(default_factory=list)  # every frame looked at, faces or not
     frames: int = 0
     no_face_frames: int = 0
+    reused_frames: int = 0  # frames whose faces came from the source video instead of the detector
     error_code: str = ""
     error_message: str = ""
 
@@ -99,8 +108,21 @@ def _write_jpeg(path: Path, crop: np.ndarray, quality: int) -> None:
     tmp.replace(path)
 
 
-def extract_source(row: dict, crops_dir: Path, options: ExtractOptions) -> SourceResult:
-    """Detect, track and crop the faces of one image or video; errors become the result's error."""
+def _detect_or_reuse(detector, batch: list[tuple[int, np.ndarray]],
+                     source_faces: dict[int, list[Face]] | None) -> tuple[list[list[Face]], int]:
+    """Faces for each frame of a batch: the source video's where it looked at that frame, the
+    detector's for the rest (in one call). Also returns how many frames were reused."""
+    reused = {i: source_faces[index] for i, (index, _) in enumerate(batch)
+              if source_faces is not None and index in source_faces}
+    to_detect = [i for i in range(len(batch)) if i not in reused]
+    detected = dict(zip(to_detect, detector.detect([batch[i][1] for i in to_detect]))) if to_detect else {}
+    return [reused[i] if i in reused else detected[i] for i in range(len(batch))], len(reused)
+
+
+def extract_source(row: dict, crops_dir: Path, options: ExtractOptions,
+                   source_faces: dict[int, list[Face]] | None = None) -> SourceResult:
+    """Detect (or take from `source_faces`, frame index → faces), track and crop the faces of one
+    image or video; errors become the result's error."""
     result = SourceResult(path=row["path"])
     key = source_key(row["path"])
     out_dir = crops_dir / "crops" / key
@@ -108,9 +130,11 @@ def extract_source(row: dict, crops_dir: Path, options: ExtractOptions) -> Sourc
     tracker = IouTracker()
     try:
         for batch in _batched(_frames(row, options), DETECT_BATCH):
-            detections = detector.detect([image for _, image in batch])
+            detections, reused = _detect_or_reuse(detector, batch, source_faces)
+            result.reused_frames += reused
             for (frame_index, image), faces in zip(batch, detections):
                 result.frames += 1
+                result.frame_indices.append(frame_index)
                 if not faces:
                     result.no_face_frames += 1
                     continue
@@ -129,6 +153,8 @@ def extract_source(row: dict, crops_dir: Path, options: ExtractOptions) -> Sourc
                         method=row.get("method", "") or "",
                         landmarks=[] if points is None else [round(float(v), 2) for v in points.ravel()],
                     ))
+                    result.image_landmarks.append(
+                        [] if face.landmarks is None else [float(v) for v in np.ravel(face.landmarks)])
     except DfdetectError as exc:
         result.error_code, result.error_message = exc.code, exc.message
     except Exception as exc:  # one bad file must never stop a batch of a million
@@ -143,7 +169,8 @@ def _part_path(crops_dir: Path, path: str) -> Path:
 def _save_part(crops_dir: Path, result: SourceResult) -> None:
     """Persist a source's rows and counts atomically; its existence marks the source as done."""
     frame = pd.DataFrame([dataclasses.asdict(r) for r in result.rows], columns=CROP_COLUMNS)
-    meta = {"frames": result.frames, "no_face_frames": result.no_face_frames,
+    meta = {"frames": result.frames, "no_face_frames": result.no_face_frames, "reused_frames": result.reused_frames,
+            "frame_indices": result.frame_indices, "image_landmarks": result.image_landmarks,
             "error_code": result.error_code, "error_message": result.error_message}
     part = _part_path(crops_dir, result.path)
     tmp = part.with_suffix(".tmp")
@@ -159,9 +186,29 @@ def _load_part(part: Path) -> tuple[pd.DataFrame, dict]:
     return table.to_pandas(), json.loads(table.schema.metadata[b"dfdetect.extract"])
 
 
-def _work(job: tuple[dict, str, ExtractOptions]) -> str:
-    row, crops_dir, options = job
-    result = extract_source(row, Path(crops_dir), options)
+def load_source_faces(crops_dir: Path, source_path: str) -> dict[int, list[Face]] | None:
+    """The faces a finished source left in its part, by frame index (an empty list where it found
+    none); None when the source failed, so its fakes fall back to detection."""
+    part, meta = _load_part(_part_path(crops_dir, source_path))
+    if meta["error_code"]:
+        return None
+    faces: dict[int, list[Face]] = {index: [] for index in meta["frame_indices"]}
+    part = part.assign(image_landmarks=meta["image_landmarks"]).sort_values(["frame_index", "face_index"])
+    for row in part.itertuples():
+        landmarks = np.asarray(row.image_landmarks, np.float32).reshape(-1, 2) if row.image_landmarks else None
+        faces[row.frame_index].append(Face(box=(row.x0, row.y0, row.x1, row.y1), score=row.score, landmarks=landmarks))
+    return faces
+
+
+def _waits_for_source(row: dict, paths: set[str], options: ExtractOptions) -> bool:
+    source = row.get("source") or ""
+    return options.reuse_source_boxes and row["media_type"] == "video" and source in paths and source != row["path"]
+
+
+def _work(job: tuple[dict, str, ExtractOptions, bool]) -> str:
+    row, crops_dir, options, reuse = job
+    source_faces = load_source_faces(Path(crops_dir), row["source"]) if reuse else None
+    result = extract_source(row, Path(crops_dir), options, source_faces)
     _save_part(Path(crops_dir), result)
     return result.path
 
@@ -185,29 +232,35 @@ def extract(index_path: str | Path, crops_dir: str | Path, options: ExtractOptio
     options_file.write_text(options_json)
 
     rows = index.to_dict("records")
+    paths = {r["path"] for r in rows}
     todo = [r for r in rows if not _part_path(crops_dir, r["path"]).exists()]
     start = time.time()
-    jobs = [(r, str(crops_dir), options) for r in todo]
+    # two waves: every source is finished before the fakes that reuse its faces start
+    waves = [[(r, str(crops_dir), options, wait) for r in todo if _waits_for_source(r, paths, options) == wait]
+             for wait in (False, True)]
     with tqdm(total=len(rows), initial=len(rows) - len(todo), desc="extract", unit="file") as bar:
-        if workers > 1 and len(jobs) > 1:
+        if workers > 1 and len(todo) > 1:
             # spawn: LiteRT interpreters and forked threads don't mix
             with multiprocessing.get_context("spawn").Pool(workers, maxtasksperchild=200) as pool:
-                for _ in pool.imap_unordered(_work, jobs, chunksize=1):
-                    bar.update()
+                for wave in waves:
+                    for _ in pool.imap_unordered(_work, wave, chunksize=1):
+                        bar.update()
         else:
-            for job in jobs:
+            for job in waves[0] + waves[1]:
                 _work(job)
                 bar.update()
     elapsed = time.time() - start
 
     frames, errors = [], []
-    totals = {"sources": len(rows), "videos": 0, "images": 0, "frames": 0, "faces": 0, "no_face_frames": 0}
+    totals = {"sources": len(rows), "videos": 0, "images": 0, "frames": 0, "faces": 0, "no_face_frames": 0,
+              "reused_frames": 0}
     for r in rows:
         part, meta = _load_part(_part_path(crops_dir, r["path"]))
         frames.append(part)
         totals["videos" if r["media_type"] == "video" else "images"] += 1
         totals["frames"] += meta["frames"]
         totals["no_face_frames"] += meta["no_face_frames"]
+        totals["reused_frames"] += meta.get("reused_frames", 0)  # parts written before reuse existed
         totals["faces"] += len(part)
         if meta["error_code"]:
             errors.append({"path": r["path"], "code": meta["error_code"], "message": meta["error_message"]})
@@ -231,17 +284,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin", type=float, default=1.3, help="crop side = margin × face box side")
     parser.add_argument("--all-faces", action="store_true", help="keep every face in videos, not only the largest")
     parser.add_argument("--align", action="store_true", help="rotate crops so the eyes are level")
+    parser.add_argument("--reuse-source-boxes", action="store_true",
+                        help="fakes take the faces of their source video (index column `source`) instead of detecting")
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1), help="worker processes")
     parser.add_argument("--limit", type=int, default=None, help="only the first N index rows (for a quick look)")
 
 
 def run(args: argparse.Namespace) -> None:
     options = ExtractOptions(frames=args.frames, every=args.every, detector=args.detector, size=args.size,
-                             margin=args.margin, all_faces=args.all_faces, align=args.align)
+                             margin=args.margin, all_faces=args.all_faces, align=args.align,
+                             reuse_source_boxes=args.reuse_source_boxes)
     create_detector(options.detector)  # fail on a bad name before starting workers
     summary = extract(args.index, args.out, options, workers=args.workers, limit=args.limit)
     print(f"extract: {summary['sources']} sources ({summary['images']} images, {summary['videos']} videos), "
           f"{summary['frames']} frames, {summary['faces']} faces, {summary['no_face_frames']} frames without a face, "
+          f"{summary['reused_frames']} frames with faces reused from their source, "
           f"{len(summary['errors'])} errors → {Path(args.out) / 'crops.parquet'}")
     for err in summary["errors"][:10]:
         print(f"  error {err['code']}: {err['path']}: {err['message']}")

@@ -13,6 +13,7 @@ import pytest
 from dfdetect.extract import ExtractOptions, extract
 from dfdetect.media import read_image
 from dfdetect.media.encode import write_video
+from dfdetect.media.io import sample_indices
 from dfdetect.records import INDEX_COLUMNS, IndexRow, read_crops, write_rows
 from dfdetect.sample_data import london_images
 
@@ -101,3 +102,45 @@ def test_killed_extract_resumes_without_duplicates(tmp_path):
     files = sorted(p.relative_to(out) for p in (out / "crops").rglob("*.jpg"))
     assert files == sorted(p.relative_to(reference) for p in (reference / "crops").rglob("*.jpg"))
     assert os.path.getsize(out / "extract_summary.json") > 0
+
+
+def _swap_face(frame: np.ndarray, donor: np.ndarray) -> np.ndarray:
+    """A crude face swap: the donor's inner face over the frame's, the rest of the frame kept."""
+    fake = frame.copy()
+    fake[70:190, 80:175] = donor[70:190, 80:175]
+    return fake
+
+
+def test_fakes_reuse_the_faces_of_their_source_video(tmp_path):
+    face, donor = read_image(london_images()[10]), read_image(london_images()[20])
+    real_frames = [np.roll(face, shift=2 * k, axis=1) for k in range(20)]
+    write_video(real_frames, tmp_path / "real.mp4", fps=20)
+    write_video([_swap_face(f, np.roll(donor, 2 * k, axis=1)) for k, f in enumerate(real_frames)],
+                tmp_path / "fake.mp4", fps=20)
+    write_video([_swap_face(f, donor) for f in real_frames[:12]], tmp_path / "fake_short.mp4", fps=20)
+    common = dict(media_type="video", dataset="t", split="train", group="real")
+    rows = [  # the fakes come first in the index: extraction must still finish their source before them
+        IndexRow(path=str(tmp_path / "fake.mp4"), label=1, source=str(tmp_path / "real.mp4"), **common),
+        IndexRow(path=str(tmp_path / "fake_short.mp4"), label=1, source=str(tmp_path / "real.mp4"), **common),
+        IndexRow(path=str(tmp_path / "real.mp4"), label=0, **common),
+    ]
+    index = write_rows(rows, tmp_path / "index.parquet", INDEX_COLUMNS)
+
+    summary = extract(index, tmp_path / "reused", ExtractOptions(frames=8, size=64, reuse_source_boxes=True))
+    reused_both = len(set(sample_indices(20, 8)) & set(sample_indices(12, 8)))
+    assert summary["reused_frames"] == 8 + reused_both and summary["errors"] == []
+    crops = read_crops(tmp_path / "reused")
+    by_video = {Path(p).name: g.set_index("frame_index") for p, g in crops.groupby("source_path")}
+    real, fake, short = by_video["real.mp4"], by_video["fake.mp4"], by_video["fake_short.mp4"]
+    box = ["x0", "y0", "x1", "y1", "score", "track_id"]
+    pd.testing.assert_frame_equal(fake[box], real[box])  # the very same faces, frame by frame
+    shared = sorted(set(short.index) & set(real.index))
+    assert len(shared) == reused_both
+    pd.testing.assert_frame_equal(short.loc[shared, box], real.loc[shared, box])
+    assert len(short) == 8  # the frames the source never looked at were detected
+
+    detected = extract(index, tmp_path / "detected", ExtractOptions(frames=8, size=64))
+    assert detected["reused_frames"] == 0
+    own = read_crops(tmp_path / "detected")
+    own_fake = own[own.source_path.str.endswith("/fake.mp4")].set_index("frame_index")
+    assert not np.allclose(own_fake[box[:4]].to_numpy(), real[box[:4]].to_numpy(), atol=0.5)  # detector bias

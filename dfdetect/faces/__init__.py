@@ -1,6 +1,6 @@
 """Face detection (a registry of detectors by name) and face cropping."""
 
-from dfdetect.faces import blazeface  # noqa: F401  (registers the BlazeFace detectors)
+from dfdetect.faces import blazeface, mtcnn  # noqa: F401  (registers the detectors)
 from dfdetect.faces.base import DETECTORS, Face, FaceDetector, box_iou, create_detector, register_detector
 from dfdetect.faces.crop import crop_face, crop_transform
 

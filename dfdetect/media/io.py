@@ -3,6 +3,7 @@ every failure raised as a DfdetectError with a code."""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,9 @@ from dfdetect.records import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
 # 50 megapixels: a 30000×30000 PNG (900 MP) is refused from its header, before any pixel is decoded.
 DEFAULT_MAX_PIXELS = 50_000_000
+# Seek when the keyframe before the next chosen frame is over 2 s ahead at 30 fps: below that, decoding
+# straight through is cheaper than flushing the decoder and restarting at a keyframe.
+DEFAULT_SEEK_GAP = 60
 
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"P5", b"P6", b"P2", b"P3")
 _VIDEO_MAGIC = (b"\x1a\x45\xdf\xa3", b"\x00\x00\x01\xba", b"FLV", b"\x30\x26\xb2\x75")
@@ -23,7 +27,7 @@ _VIDEO_MAGIC = (b"\x1a\x45\xdf\xa3", b"\x00\x00\x01\xba", b"FLV", b"\x30\x26\xb2
 
 @dataclass
 class Frame:
-    index: int  # position of the frame in decode order
+    index: int  # rank of the frame in display order (0 = first picture shown)
     image: np.ndarray  # HxWx3 uint8 RGB, rotation metadata applied
 
 
@@ -100,19 +104,47 @@ def _open_video(path: Path) -> av.container.InputContainer:
     return container
 
 
-def video_frame_count(path: str | Path) -> int:
-    """Frame count from the container header, or an estimate from duration × rate (0 if unknown)."""
-    container = _open_video(Path(path))
+@dataclass(frozen=True)
+class VideoLayout:
+    """Where a video's frames really are, read from its packets without decoding any of them.
+
+    Headers lie (a frame count of 100 over 40 frames, a nominal rate over variable-rate timing), so
+    sampling is planned over this list instead: every frame that is present, in display order.
+    """
+
+    count: int  # frames present
+    pts: list[int] | None  # their presentation timestamps in display order; None when the stream has none
+    keyframes: list[int]  # display ranks of the frames a decoder can start from
+
+
+def read_video_layout(path: Path) -> VideoLayout:
+    """One pass over the packets (demuxing reads bytes; it does not decode pictures)."""
+    container = _open_video(path)
+    stamps: list[int | None] = []
+    keyframe_stamps: list[int | None] = []
     try:
         stream = container.streams.video[0]
-        if stream.frames:
-            return int(stream.frames)
-        duration = stream.duration * stream.time_base if stream.duration else (
-            container.duration / av.time_base if container.duration else 0)
-        rate = stream.average_rate or stream.guessed_rate or 0
-        return round(float(duration) * float(rate))
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue  # the flush packet at the end of the stream
+                stamps.append(packet.pts)
+                if packet.is_keyframe:
+                    keyframe_stamps.append(packet.pts)
+        except av.FFmpegError:
+            pass  # a truncated file: plan over the packets read so far
     finally:
         container.close()
+    if not stamps or any(s is None for s in stamps):
+        return VideoLayout(count=len(stamps), pts=None, keyframes=[])
+    ordered = sorted(stamps)
+    keyframes = sorted({bisect.bisect_left(ordered, s) for s in keyframe_stamps})
+    return VideoLayout(count=len(ordered), pts=ordered, keyframes=keyframes)
+
+
+def video_frame_count(path: str | Path) -> int:
+    """The number of frames actually present, counted from the packets rather than the header."""
+    return read_video_layout(Path(path)).count
 
 
 def sample_indices(total: int, num_frames: int) -> list[int]:
@@ -124,40 +156,88 @@ def sample_indices(total: int, num_frames: int) -> list[int]:
     return sorted({round(float(i)) for i in np.linspace(0, total - 1, num_frames)})
 
 
+def seek_plan(targets: list[int], keyframes: list[int], seek_gap: int) -> dict[int, int]:
+    """For each target frame worth seeking to, the keyframe to seek to.
+
+    Decoding forward from where the previous target left off costs one decode per frame in between;
+    a seek restarts at the last keyframe at or before the target. It pays only when that keyframe
+    lies more than `seek_gap` frames ahead of the decoder's position.
+    """
+    plan: dict[int, int] = {}
+    position = 0
+    for target in targets:
+        slot = bisect.bisect_right(keyframes, target) - 1
+        if seek_gap > 0 and slot >= 0 and keyframes[slot] - position > seek_gap:
+            plan[target] = keyframes[slot]
+        position = target + 1
+    return plan
+
+
 def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
     image = frame.to_ndarray(format="rgb24")
+    # The display matrix gives the angle the picture must turn counter-clockwise to stand upright,
+    # which is what np.rot90 turns by; a phone video shot in portrait arrives stored sideways.
     rotation = int(getattr(frame, "rotation", 0) or 0) % 360
-    # PyAV reports the display-matrix angle counter-clockwise; np.rot90 rotates counter-clockwise.
     if rotation:
-        image = np.ascontiguousarray(np.rot90(image, k=rotation // 90))
+        image = np.ascontiguousarray(np.rot90(image, k=round(rotation / 90)))
     return image
 
 
-def iter_video_frames(path: str | Path, num_frames: int | None = 32, every: int | None = None) -> Iterator[Frame]:
+def _decode_skipping(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                     wanted: set[int] | None) -> Iterator[av.VideoFrame]:
+    """Decode from the container's position, skipping the pictures no other picture refers to
+    unless they are wanted (by pts): with B-frames that is about half of all frames, decoded for
+    nothing otherwise. The decoder stays single-threaded so each packet's skip setting applies to
+    that packet and no other."""
+    for packet in container.demux(stream):
+        if wanted is not None:
+            stream.codec_context.skip_frame = "DEFAULT" if packet.pts is None or packet.pts in wanted else "NONREF"
+        yield from packet.decode()
+
+
+def iter_video_frames(path: str | Path, num_frames: int | None = 32, every: int | None = None,
+                      seek_gap: int = DEFAULT_SEEK_GAP) -> Iterator[Frame]:
     """Stream the chosen frames of a video: `num_frames` uniformly spread, or every `every`-th.
 
-    Frames are decoded in order and only the chosen ones are converted to RGB, so memory stays flat
-    however long the video is. When the header frame count is wrong (variable frame rate, broken
-    index) sampling follows the frames actually decoded.
+    The frames present are counted from the packets first, so the choice spreads over the whole
+    video even when the header's frame count or rate is wrong (variable frame rate, broken index);
+    a video shorter than `num_frames` gives all its frames. Frames are then decoded in order and
+    only the chosen ones are converted to RGB; frames nothing depends on are not even decoded unless
+    chosen; where the next chosen frame is far ahead, the decoder seeks to the keyframe before it
+    instead (`seek_gap` frames; 0 never seeks). A frame's index is
+    its rank in display order, taken from its timestamp, so seeking and decoding straight through
+    name the same frame alike. Memory stays flat however long the video is.
     """
     path = Path(path)
-    chosen: set[int] | None = None
-    if every is None:
-        total = video_frame_count(path)
-        chosen = set(sample_indices(total, num_frames or 32)) if total > 0 else None
+    layout = read_video_layout(path)
+    if layout.count == 0:
+        raise DfdetectError("unreadable_media", "the video has no frames", path, "the file is corrupt or truncated")
+    targets = list(range(0, layout.count, every)) if every else sample_indices(layout.count, num_frames or 32)
+    plan = seek_plan(targets, layout.keyframes, seek_gap) if layout.pts is not None else {}
+    wanted = None if layout.pts is None else {layout.pts[t] for t in targets}
     container = _open_video(path)
     emitted = 0
-    index = -1
     try:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for index, frame in enumerate(container.decode(stream)):
-            take = index % every == 0 if every else (chosen is None or index in chosen)
-            if take:
+        frames = _decode_skipping(container, stream, wanted)
+        decoded = 0
+        pending = 0  # position in targets of the next frame to emit
+        while pending < len(targets):
+            keyframe = plan.get(targets[pending])
+            if keyframe is not None and decoded <= keyframe:
+                container.seek(layout.pts[keyframe], stream=stream, backward=True, any_frame=False)
+                frames = _decode_skipping(container, stream, wanted)
+            frame = next(frames, None)
+            if frame is None:
+                break
+            rank = decoded if layout.pts is None or frame.pts is None else bisect.bisect_left(layout.pts, frame.pts)
+            decoded = rank + 1
+            while pending < len(targets) and targets[pending] < rank:
+                pending += 1  # that frame did not decode (a damaged packet): move on
+            if pending < len(targets) and targets[pending] == rank:
                 emitted += 1
-                yield Frame(index=index, image=_to_rgb(frame))
-                if chosen is not None and emitted >= len(chosen):
-                    break
+                pending += 1
+                yield Frame(index=rank, image=_to_rgb(frame))
     except DfdetectError:
         raise
     except Exception as exc:
@@ -167,6 +247,6 @@ def iter_video_frames(path: str | Path, num_frames: int | None = 32, every: int 
         # a truncated tail: keep the frames already decoded
     finally:
         container.close()
-    if emitted == 0 and index < 0:
+    if emitted == 0:
         raise DfdetectError("unreadable_media", "the video has no decodable frames", path,
                             "the file is corrupt or truncated")

@@ -93,3 +93,14 @@ def test_tracker_follows_faces_across_frames():
     moved_b, moved_a = Face((104, 102, 164, 162), 1.0), Face((3, 2, 53, 52), 1.0)
     assert tracker.assign([moved_b, moved_a]) == [1, 0]
     assert tracker.assign([Face((300, 300, 340, 340), 1.0)]) == [2]
+
+
+def test_close_up_low_resolution_faces_fall_back_to_the_short_range_model(detector):
+    from dfdetect.sample_data import bundled_faces
+
+    orl = [f.path for f in bundled_faces(("orl",))][::4]  # 100 of the 92×112 greyscale portraits
+    found = sum(bool(detector.detect([read_image(p)])[0]) for p in orl)
+    without_fallback = BlazeFaceDetector("full", tiling="never")
+    found_by_full_range_alone = sum(bool(without_fallback._detect_whole([read_image(p)])[0]) for p in orl)
+    assert found >= 90
+    assert found_by_full_range_alone <= 10
