@@ -5,7 +5,7 @@ Layout (what the folder indexer reads; every file name starts with the face id a
 of one person land in one split):
 
     out_dir/real/<id>_neutral.jpg, <id>_smiling.jpg, [<id>_video.mp4]
-    out_dir/fake/<id>_sbi.jpg, <id>_swap_<other>.jpg, [<id>_sbi_video.mp4]
+    out_dir/fake/<id>_sbi.jpg, <id>_swap_<other>.jpg, [<id>_sbi_video.mp4, <id>_swap_<other>_video.mp4]
     out_dir/ATTRIBUTION.md   (CC BY 4.0: derived images keep their attribution beside them)
 
 Reals are decoded and re-encoded at the same JPEG quality as the fakes, so both classes carry the
@@ -137,6 +137,7 @@ def _build_one(out_dir: Path, face_id: str, ids: list[str], faces: dict[str, tup
     blended, _mask = self_blend(image, points, rng)
     written.append((_save_jpeg(blended, out_dir / "fake" / f"{face_id}_sbi.jpg"), FAKE, "sbi"))
     others = [other for other in ids if other != face_id]
+    swapped = other = None
     if others:
         other = str(rng.choice(others))
         swapped, _mask = identity_swap(image, points, faces[other][0], faces[other][1], rng)
@@ -149,6 +150,10 @@ def _build_one(out_dir: Path, face_id: str, ids: list[str], faces: dict[str, tup
                         REAL, "video"))
         written.append((write_video(fake_frames, out_dir / "fake" / f"{face_id}_sbi_video.mp4", VIDEO_FPS,
                                     VIDEO_CRF), FAKE, "sbi_video"))
+        if swapped is not None:
+            swap_frames = camera_motion(swapped, video_frames, np.random.default_rng(motion_seed))
+            written.append((write_video(swap_frames, out_dir / "fake" / f"{face_id}_swap_{other}_video.mp4",
+                                        VIDEO_FPS, VIDEO_CRF), FAKE, "swap_video"))
     return [{"path": str(path.resolve()), "label": label, "kind": kind, "identity": face_id}
             for path, label, kind in written]
 

@@ -34,22 +34,22 @@ def test_writes_the_expected_files_and_table(built):
         expected |= {f"real/{face_id}_neutral.jpg", f"real/{face_id}_smiling.jpg", f"real/{face_id}_video.mp4",
                      f"fake/{face_id}_sbi.jpg", f"fake/{face_id}_sbi_video.mp4"}
     assert names - swaps == expected
-    assert len(swaps) == 3
+    assert len(swaps) == 6  # an image and a video each
     for name in swaps:
-        face_id, other = Path(name).stem.split("_swap_")
+        face_id, other = Path(name).stem.removesuffix("_video").split("_swap_")
         assert name.startswith("fake/") and face_id in IDS and other in IDS and other != face_id
     assert (out_dir / "ATTRIBUTION.md").read_text() == (LONDON_DIR / "ATTRIBUTION.md").read_text()
 
     assert list(table.columns) == ["path", "label", "kind", "identity"]
-    assert len(table) == 18
+    assert len(table) == 21
     assert sorted(table["kind"].value_counts().items()) == [
-        ("neutral", 3), ("sbi", 3), ("sbi_video", 3), ("smiling", 3), ("swap", 3), ("video", 3)]
+        ("neutral", 3), ("sbi", 3), ("sbi_video", 3), ("smiling", 3), ("swap", 3), ("swap_video", 3), ("video", 3)]
     for row in table.itertuples():
         path = Path(row.path)
         assert path.is_absolute() and path.exists()
         assert path.name.startswith(f"{row.identity}_")
         assert path.parent.name == ("real" if row.label == REAL else "fake")
-    assert set(table.loc[table["label"] == FAKE, "kind"]) == {"sbi", "swap", "sbi_video"}
+    assert set(table.loc[table["label"] == FAKE, "kind"]) == {"sbi", "swap", "sbi_video", "swap_video"}
 
 
 def test_blazeface_finds_a_face_in_every_written_image_and_video(built):
