@@ -8,7 +8,7 @@ EXTRAS ?= cpu,dev
 BIN := $(VENV)/bin
 export WANDB_MODE ?= offline
 
-.PHONY: setup test lint demo clean
+.PHONY: setup test lint demo starter-model clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -34,6 +34,10 @@ test: setup lint
 
 demo: setup
 	$(BIN)/dfdetect demo --out runs/demo
+
+# Rebuild checkpoints/starter from the bundled real faces (CPU: see checkpoints/starter/MODEL_CARD.md)
+starter-model: setup
+	$(BIN)/python -m dfdetect.starter --work runs/starter --out checkpoints/starter
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 from torchvision.ops import batched_nms, roi_align
 
-from dfdetect.faces.base import Face, register_detector
+from dfdetect.faces.base import Face
 
 MODEL_DIR = Path(__file__).parent / "models"
 PNET_CELL, PNET_STRIDE = 12, 2  # P-Net sees 12×12 windows, one every 2 pixels of the scaled image
@@ -239,8 +239,3 @@ class MtcnnDetector:
 def _normalise(pixels: torch.Tensor) -> torch.Tensor:
     """0..255 to the [-1, 1] range the networks were trained on."""
     return (pixels - 127.5) * 0.0078125
-
-
-@register_detector("mtcnn")
-def mtcnn(**kwargs) -> MtcnnDetector:
-    return MtcnnDetector(**kwargs)
