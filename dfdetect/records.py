@@ -133,6 +133,7 @@ class ScanRecord:
     timings: dict[str, float] = field(default_factory=dict)  # decode / detect / infer seconds
     model_sha256: str = ""
     toolkit_version: str = ""
+    sha256: str = ""  # of the file's bytes, only with `scan --hash` (then the key `--resume` uses)
 
 
 SCAN_COLUMNS = [f.name for f in dataclasses.fields(ScanRecord)]

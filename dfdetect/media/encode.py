@@ -56,7 +56,6 @@ def _encode(frames: Iterable[np.ndarray], target: str | io.BytesIO, fps: int, cr
                                     "resize all frames to one size before writing")
             video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
             video_frame.pts = index
-            video_frame.time_base = stream.time_base
             container.mux(stream.encode(video_frame))
             count += 1
         if stream is None:

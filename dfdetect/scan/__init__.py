@@ -1,9 +1,24 @@
-"""Batch inference of an exported detector over images and videos (`dfdetect scan`)."""
+"""Batch inference of an exported detector over images and videos (`dfdetect scan`).
 
-from dfdetect.scan.aggregate import AGGREGATIONS, aggregate, register_aggregation
-from dfdetect.scan.pipeline import ScanSummary, scan_paths
-from dfdetect.scan.session import OnnxModel
-from dfdetect.scan.writers import JsonlWriter, read_jsonl, recorded_keys
+Names are loaded on first use: decode worker processes import `dfdetect.scan.decode` through this
+package, and must not pay for the detector, ONNX Runtime or torch they never touch.
+"""
 
-__all__ = ["AGGREGATIONS", "JsonlWriter", "OnnxModel", "ScanSummary", "aggregate", "read_jsonl", "recorded_keys",
-           "register_aggregation", "scan_paths"]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "AGGREGATIONS": "aggregate", "aggregate": "aggregate", "register_aggregation": "aggregate",
+    "expand_inputs": "inputs", "read_manifest": "inputs",
+    "ScanSummary": "pipeline", "scan_paths": "pipeline",
+    "OnnxModel": "session",
+    "JsonlWriter": "writers", "read_jsonl": "writers", "read_results": "writers", "recorded_keys": "writers",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -5,29 +5,68 @@ from __future__ import annotations
 import argparse
 import logging
 
-from dfdetect.scan.pipeline import scan_paths
+from dfdetect.media.io import DEFAULT_MAX_PIXELS
+from dfdetect.scan.pipeline import DETECT_BATCH, ENGINES, ScanSummary, scan_paths
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", help="image/video files or directories (searched recursively)")
+    parser.add_argument("paths", nargs="+",
+                        help="image/video files, directories (recursive), glob patterns (quote them), or manifests: "
+                             ".txt with one path per line, .csv with a 'path' column")
     parser.add_argument("--model", required=True, help="ONNX model from `dfdetect export`")
-    parser.add_argument("--out", required=True, help="results file (JSON Lines, one record per input file)")
+    parser.add_argument("--out", required=True,
+                        help="results: .jsonl (appended record by record), .csv or .parquet (written from a "
+                             "<out>.journal.jsonl when the scan ends); a run manifest goes to <out>.manifest.json")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help="where ONNX Runtime runs (default: the best available)")
-    parser.add_argument("--batch-size", type=int, default=32, help="face crops per inference batch (default 32)")
+    parser.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None,
+                        help="use the model.fp16.onnx beside --model (default: on a GPU when it exists)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="face crops per inference batch, mixing files (default: 32 on a GPU, 8 on a CPU)")
+    parser.add_argument("--detect-batch", type=int, default=DETECT_BATCH,
+                        help=f"frames per face-detection batch, gathered across files (default {DETECT_BATCH})")
     parser.add_argument("--detector", default=None, help="face detector (default: the one named in the model contract)")
     parser.add_argument("--frames", type=int, default=None,
                         help="frames sampled per video (default: the contract's frames_per_video)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="decoding processes (default: cores - 1, from 1 to 8; 0 decodes in this process)")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                        help=f"refuse images larger than this many pixels (default {DEFAULT_MAX_PIXELS:,})")
+    parser.add_argument("--timeout", type=float, default=600.0,
+                        help="seconds one file may take to decode before it is recorded as a timeout (default 600)")
     parser.add_argument("--resume", action="store_true",
-                        help="append to an existing --out, skipping files already recorded (same path, size, mtime)")
+                        help="continue an existing --out, skipping files already recorded (same path, size, mtime)")
+    parser.add_argument("--hash", action="store_true", dest="hash_files",
+                        help="identify files by sha256 for --resume (survives moves and touches; reads every file)")
     parser.add_argument("--details", action="store_true", help="also record every face's score (frame_scores)")
+    parser.add_argument("--engine", default="local", choices=ENGINES,
+                        help="local: this machine; ray: a Ray cluster (Ray Data actor pool)")
+    parser.add_argument("--ray-address", default=None,
+                        help="Ray cluster to join (e.g. auto on a cluster node); default: start a local Ray")
+    parser.add_argument("--ray-actors", type=int, default=1, help="Ray actors, each with one model session")
+    parser.add_argument("--ray-actor-cpus", type=float, default=1.0, help="CPUs reserved per Ray actor (may be < 1)")
+    parser.add_argument("--ray-actor-gpus", type=float, default=0.0, help="GPUs reserved per Ray actor")
+
+
+def summary_table(summary: ScanSummary) -> str:
+    """The end-of-scan counts as a small aligned table."""
+    rows = [("ok", summary.ok), ("no face", summary.no_face), ("error", summary.error),
+            ("flagged (fake)", summary.flagged), ("skipped (resume)", summary.skipped)]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"  {name:<{width}}  {count:>8}" for name, count in rows)
 
 
 def run(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     summary = scan_paths(args.paths, args.model, args.out, device=args.device, batch_size=args.batch_size,
-                         detector=args.detector, frames=args.frames, resume=args.resume, details=args.details)
-    skipped = f", {summary.skipped} skipped (already recorded)" if summary.skipped else ""
-    print(f"scanned {summary.scanned} files in {summary.seconds:.1f} s ({summary.files_per_second:.2f} files/s) "
-          f"on {summary.providers[0]}: {summary.ok} ok, {summary.no_face} no face, {summary.error} errors, "
-          f"{summary.flagged} flagged as fake{skipped} → {summary.out}")
+                         detector=args.detector, frames=args.frames, resume=args.resume, details=args.details,
+                         workers=args.workers, max_pixels=args.max_pixels, timeout=args.timeout,
+                         hash_files=args.hash_files, engine=args.engine, fp16=args.fp16,
+                         detect_batch=args.detect_batch, ray_address=args.ray_address, ray_actors=args.ray_actors,
+                         ray_actor_cpus=args.ray_actor_cpus, ray_actor_gpus=args.ray_actor_gpus)
+    faces_per_second = summary.faces / summary.seconds if summary.seconds > 0 else 0.0
+    print(f"scanned {summary.scanned} files in {summary.seconds:.1f} s ({summary.files_per_second:.2f} files/s, "
+          f"{faces_per_second:.1f} faces/s) on {summary.providers[0]}: {summary.ok} ok, {summary.no_face} no face, "
+          f"{summary.error} errors, {summary.flagged} flagged as fake → {summary.out}")
+    print(summary_table(summary))
+    print(f"run manifest: {summary.manifest}")

@@ -4,6 +4,13 @@ Each record goes to the file in one `write` on an O_APPEND descriptor (no user-s
 so a killed process leaves whole lines, at worst plus one torn tail; readers skip that tail and a
 writer reopening the file cuts it off before appending. fsync runs every few seconds and on close,
 bounding what a power cut can take back.
+
+CSV and Parquet cannot be appended to safely (a Parquet footer is written last; a CSV row can be torn
+anywhere), so for those the JSONL journal `<out>.journal.jsonl` is the record of truth during the scan
+and `<out>` is rewritten from it, through a temporary file and an atomic rename, when the scan ends.
+A crash leaves the journal (resume continues from it) and at worst the previous complete `<out>`.
+Nested fields (top_faces, frame_scores, timings) become JSON text in those two formats, so every
+shard and every run has the same flat column types.
 """
 
 from __future__ import annotations
@@ -11,13 +18,20 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 
+import pandas as pd
+
 from dfdetect.errors import DfdetectError
+from dfdetect.records import SCAN_COLUMNS
 
 RESUME_KEY = ("path", "size", "mtime")
+HASH_RESUME_KEY = ("sha256",)
+OUTPUT_FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+NESTED_COLUMNS = ("top_faces", "frame_scores", "timings")
+NULLABLE_COLUMNS = ("probability", "logit", "decision", "threshold", "frame_scores")
 
 
 def _cut_torn_tail(path: Path) -> None:
@@ -103,3 +117,74 @@ def recorded_keys(path: str | Path, fields: tuple[str, ...] = RESUME_KEY) -> set
     if not Path(path).exists():
         return set()
     return {tuple(record.get(f) for f in fields) for record in read_jsonl(path)}
+
+
+def output_format(out: str | Path) -> str:
+    """'jsonl', 'csv' or 'parquet' from the --out suffix."""
+    fmt = OUTPUT_FORMATS.get(Path(out).suffix.lower())
+    if fmt is None:
+        raise DfdetectError("bad_config", f"unknown output format {Path(out).suffix!r}", out,
+                            f"end --out with one of {sorted(OUTPUT_FORMATS)}")
+    return fmt
+
+
+def journal_path(out: str | Path) -> Path:
+    """Where records are appended while scanning: `out` itself for JSONL, a sibling journal otherwise."""
+    out = Path(out)
+    return out if output_format(out) == "jsonl" else out.with_name(out.name + ".journal.jsonl")
+
+
+def flatten_record(record: dict) -> dict:
+    """A record with its nested fields as JSON text (None stays None), in SCAN_COLUMNS order."""
+    return {column: (json.dumps(record.get(column)) if column in NESTED_COLUMNS and record.get(column) is not None
+                     else record.get(column)) for column in SCAN_COLUMNS}
+
+
+def unflatten_record(row: dict) -> dict:
+    """The inverse of flatten_record."""
+    return {column: (json.loads(row[column]) if column in NESTED_COLUMNS and isinstance(row.get(column), str)
+                     else row.get(column)) for column in SCAN_COLUMNS}
+
+
+def records_frame(records: Iterable[dict]) -> pd.DataFrame:
+    return pd.DataFrame([flatten_record(r) for r in records], columns=SCAN_COLUMNS)
+
+
+def write_table(records: Iterable[dict], out: str | Path) -> Path:
+    """Write records as CSV or Parquet through a temporary file renamed over `out`, so a reader (or
+    a crash) never meets a half-written table."""
+    out = Path(out)
+    frame = records_frame(records)
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        if output_format(out) == "parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def read_results(path: str | Path) -> list[dict]:
+    """Records from a results file of any --out format, nested fields restored."""
+    fmt = output_format(path)
+    if fmt == "jsonl":
+        return list(read_jsonl(path))
+    if not Path(path).exists():
+        raise DfdetectError("missing_path", "results file not found", path, "check the path")
+    if fmt == "parquet":
+        frame = pd.read_parquet(path)
+    else:  # an empty cell is "" in a text column and None in a nullable one
+        frame = pd.read_csv(path, keep_default_na=False, na_values={c: [""] for c in NULLABLE_COLUMNS})
+    frame = frame.astype(object).where(frame.notna(), None)
+    return [unflatten_record(row) for row in frame.to_dict("records")]
+
+
+def write_json_atomic(data: dict, path: str | Path) -> Path:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+    return path

@@ -8,7 +8,7 @@ import pytest
 
 from dfdetect.errors import DfdetectError
 from dfdetect.media.encode import h264_roundtrip, pad_to_even, write_video
-from dfdetect.media.io import iter_video_frames, read_image
+from dfdetect.media.io import iter_video_frames, read_image, video_frame_count
 from dfdetect.sample_data import london_images
 
 
@@ -94,3 +94,10 @@ def test_h264_roundtrip_crops_mixed_sizes_back():
     assert [o.shape for o in out] == [(101, 77, 3), (256, 256, 3)]
     assert psnr(out[0], images[0]) > 30
     assert h264_roundtrip([], 20) == []
+
+
+def test_long_clips_are_written_whole(tmp_path):
+    """Regression: clips past ~40 frames failed at the final flush when frames carried a time base."""
+    frames = [np.full((48, 64, 3), i, np.uint8) for i in range(100)]
+    write_video(frames, tmp_path / "long.mp4", fps=25)
+    assert video_frame_count(tmp_path / "long.mp4") == 100

@@ -9,13 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import timm
-import torch
 from PIL import Image
 
-from dfdetect.contract import ModelContract, Preprocessing
 from dfdetect.errors import DfdetectError
-from dfdetect.export import export_onnx, london_parity_crops
 from dfdetect.media.encode import write_video
 from dfdetect.media.io import read_image
 from dfdetect.records import SCAN_COLUMNS
@@ -27,18 +23,6 @@ from dfdetect.scan.writers import read_jsonl
 
 VIDEO_FRAMES = 12
 REQUESTED_FRAMES = 4
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory) -> Path:
-    contract = ModelContract(preprocessing=Preprocessing(input_size=64), backbone="efficientnet_b0",
-                             frames_per_video=8, temperature=2.0, aggregation="topk_mean:k=2",
-                             thresholds={"default": 0.5})
-    torch.manual_seed(0)
-    network = timm.create_model("efficientnet_b0", num_classes=1)
-    out = tmp_path_factory.mktemp("model") / "tiny.onnx"
-    export_onnx(network, contract, out, sample=london_parity_crops(contract, limit=4))
-    return out
 
 
 @pytest.fixture()
