@@ -13,7 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+",
                         help="image/video files, directories (recursive), glob patterns (quote them), or manifests: "
                              ".txt with one path per line, .csv with a 'path' column")
-    parser.add_argument("--model", required=True, help="ONNX model from `dfdetect export`")
+    parser.add_argument("--model", default=None,
+                        help="ONNX model from `dfdetect export` (default: the starter model in checkpoints/starter)")
     parser.add_argument("--out", required=True,
                         help="results: .jsonl (appended record by record), .csv or .parquet (written from a "
                              "<out>.journal.jsonl when the scan ends); a run manifest goes to <out>.manifest.json")
@@ -58,7 +59,10 @@ def summary_table(summary: ScanSummary) -> str:
 
 def run(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    summary = scan_paths(args.paths, args.model, args.out, device=args.device, batch_size=args.batch_size,
+    from dfdetect.starter import default_model
+
+    model = args.model or default_model()
+    summary = scan_paths(args.paths, model, args.out, device=args.device, batch_size=args.batch_size,
                          detector=args.detector, frames=args.frames, resume=args.resume, details=args.details,
                          workers=args.workers, max_pixels=args.max_pixels, timeout=args.timeout,
                          hash_files=args.hash_files, engine=args.engine, fp16=args.fp16,
