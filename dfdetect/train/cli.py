@@ -1,8 +1,10 @@
 """`dfdetect fit | validate | test`: LightningCLI over DetectorModule and DeepfakeDataModule.
 
-LightningCLI gives config files, `--print_config` and per-option overrides for free; this module
-only adds the project's defaults (best-AUC checkpointing, CSV logs under the run folder, seeded and
-deterministic CPU runs) and ties the data pipeline's input size and normalisation to the model's.
+LightningCLI gives config files, `--print_config`, per-option overrides and every Trainer flag (mixed
+precision, gradient accumulation, DDP, `--ckpt_path` resume) for free; this module only adds the
+project's defaults (checkpointing on validation video AUC, CSV logs under the run folder, seeded and
+deterministic CPU runs, the resolved config beside the checkpoints and in W&B) and ties the data
+pipeline's input size, normalisation and crop margin to the model's.
 """
 
 from __future__ import annotations
@@ -11,44 +13,77 @@ import warnings
 from pathlib import Path
 
 import torch
+from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from pytorch_lightning.loggers import WandbLogger
 
 from dfdetect.train.data import DeepfakeDataModule
 from dfdetect.train.module import VAL_METRICS_KEY, DetectorModule
 
 DEFAULT_ROOT_DIR = "runs/fit"
+DEFAULT_MONITOR = "val/video_auc"
 CSV_LOGGER = "pytorch_lightning.loggers.CSVLogger"
+CONFIG_NAME = "config.yaml"
+
+
+def checkpoint_filename(monitor: str) -> str:
+    """`epoch03-video_auc0.9712.ckpt` for monitor val/video_auc: the file name says what it was chosen on."""
+    return f"epoch{{epoch:02d}}-{monitor.rsplit('/', 1)[-1]}{{{monitor}:.4f}}"
+
+
+class SaveRunConfig(SaveConfigCallback):
+    """The resolved config in the log dir (Lightning's behaviour), beside the checkpoints, and in W&B.
+
+    A copy beside the checkpoints matters because some loggers (W&B) share one log dir between runs,
+    so the config there is the last run's; the checkpoints folder is per run.
+    """
+
+    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.experiment.config.update(self.config.as_dict(), allow_val_change=True)
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        checkpoint = trainer.checkpoint_callback
+        if trainer.is_global_zero and checkpoint is not None and checkpoint.dirpath:
+            Path(checkpoint.dirpath).mkdir(parents=True, exist_ok=True)
+            self.parser.save(self.config, str(Path(checkpoint.dirpath) / CONFIG_NAME), skip_none=False, overwrite=True,
+                             multifile=False)
 
 
 class DetectorCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({
-            "checkpoint.monitor": "val/auc",
+            "checkpoint.monitor": DEFAULT_MONITOR,
             "checkpoint.mode": "max",
             "checkpoint.save_last": True,
-            "checkpoint.filename": "epoch{epoch:02d}-auc{val/auc:.4f}",
             "checkpoint.auto_insert_metric_name": False,
         })
         parser.link_arguments("model.input_size", "data.input_size")
+        parser.link_arguments("model.crop_margin", "data.crop_margin")
         parser.link_arguments("model.input_mean", "data.mean", apply_on="instantiate")
         parser.link_arguments("model.input_std", "data.std", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
         """Default logger: CSV under the trainer's root dir (Lightning's own default would be
-        TensorBoard when that happens to be installed, and a root dir it picks itself)."""
+        TensorBoard when that happens to be installed, and a root dir it picks itself). Default
+        checkpoint file name: epoch and the monitored metric, whichever metric that is."""
         config = self.config[self.subcommand] if self.subcommand else self.config
         trainer = config["trainer"]
         if trainer.get("logger") in (None, True):
             trainer["logger"] = {"class_path": CSV_LOGGER,
                                  "init_args": {"save_dir": trainer.get("default_root_dir") or DEFAULT_ROOT_DIR}}
+        checkpoint = config["checkpoint"]
+        if checkpoint.get("filename") is None and checkpoint.get("monitor"):
+            checkpoint["filename"] = checkpoint_filename(checkpoint["monitor"])
 
     def after_fit(self) -> None:
-        print(fit_summary(self.trainer.checkpoint_callback, self.trainer.log_dir))
+        print(fit_summary(self.trainer.checkpoint_callback))
 
 
-def fit_summary(checkpoint: ModelCheckpoint | None, log_dir: str | None) -> str:
+def fit_summary(checkpoint: ModelCheckpoint | None) -> str:
     """Best checkpoint and the validation metrics of its epoch, read back from the file itself."""
     if checkpoint is None or not checkpoint.best_model_path:
         return "fit finished; no checkpoint was written (is validation disabled?)"
@@ -58,22 +93,25 @@ def fit_summary(checkpoint: ModelCheckpoint | None, log_dir: str | None) -> str:
     lines = [f"best checkpoint: {checkpoint.best_model_path}", f"best val metrics: {shown or 'none'}"]
     if checkpoint.last_model_path:
         lines.append(f"last checkpoint: {checkpoint.last_model_path}")
-    if log_dir:
-        lines.append(f"resolved config: {Path(log_dir) / 'config.yaml'}")
+    if checkpoint.dirpath:
+        lines.append(f"resolved config: {Path(checkpoint.dirpath) / CONFIG_NAME}")
     return "\n".join(lines)
 
 
-def run_lightning(argv: list[str]) -> None:
-    """Entry point for the `fit`, `validate` and `test` verbs; argv starts with the verb.
+def build_cli(argv: list[str], run: bool = True) -> DetectorCLI:
+    """The project's LightningCLI over argv. With run=False there is no verb: the config is parsed and
+    the model, data module and trainer are built without running anything (how the recipes are checked).
 
     Lightning warns whenever `args` is passed while sys.argv is non-empty; here argv *is* the command
     line, handed over by `dfdetect`'s own parser, so that warning would only confuse users.
     """
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
-    DetectorCLI(
+    return DetectorCLI(
         DetectorModule,
         DeepfakeDataModule,
         args=argv,
+        run=run,
+        save_config_callback=SaveRunConfig,
         save_config_kwargs={"overwrite": True},
         seed_everything_default=0,
         trainer_defaults={
@@ -81,3 +119,8 @@ def run_lightning(argv: list[str]) -> None:
             "deterministic": not torch.cuda.is_available(),
         },
     )
+
+
+def run_lightning(argv: list[str]) -> None:
+    """Entry point for the `fit`, `validate` and `test` verbs; argv starts with the verb."""
+    build_cli(argv)

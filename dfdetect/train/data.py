@@ -2,6 +2,11 @@
 
 Every item carries the index of the video/image it came from, because a deepfake detector is judged
 per video as much as per frame: the model's validation step groups frames by that index.
+
+With `synthesis: sbi` the training fakes are made on the fly from the real crops alone (self-blended
+images, and identity swaps between people), so a detector can be trained from real faces only. A
+training item then passes through: read → (make the fake) → degrade → augment → resize + normalise,
+and the degrade step treats reals and fakes alike, so image quality never tells them apart.
 """
 
 from __future__ import annotations
@@ -21,8 +26,13 @@ from dfdetect.contract import IMAGENET_MEAN, IMAGENET_STD
 from dfdetect.errors import DfdetectError
 from dfdetect.records import FAKE, REAL, SPLITS, read_crops
 from dfdetect.train.augment import build_transforms
+from dfdetect.train.degrade import check_degradations, degrade
+from dfdetect.train.sbi import MIN_LANDMARKS, Box, identity_swap, mean_change, self_blend
 
 log = logging.getLogger(__name__)
+
+SYNTHESIS_MODES = ("none", "sbi")
+MIN_SWAP_CHANGE = 2.0  # grey levels over the face core, the same floor self_blend enforces
 
 
 def select_per_source(sources: np.ndarray, limit: int | None, rng: np.random.Generator | None) -> np.ndarray:
@@ -78,51 +88,164 @@ class SourceBalancedSampler(Sampler[int]):
         return iter(drawn.tolist())
 
 
-def reseed_worker_transform(worker_id: int) -> None:
-    """Give each DataLoader worker its own augmentation stream: workers start from copies of one
-    seeded transform, which would otherwise apply identical augmentations in every worker. torch
-    derives the worker seed from the (seed_everything-controlled) main RNG, so runs stay reproducible."""
+def reseed_worker(worker_id: int) -> None:
+    """Give each DataLoader worker its own random streams (augmentation, fakes, degradations): workers
+    start from copies of one seeded dataset, which would otherwise repeat the same draws in every
+    worker. torch derives the worker seed from the (seed_everything-controlled) main RNG, so runs stay
+    reproducible."""
     info = torch.utils.data.get_worker_info()
-    info.dataset.transform.set_random_seed(info.seed % 2**32)
+    info.dataset.reseed(info.seed % 2**32)
+
+
+def read_rgb(path: str) -> np.ndarray:
+    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise DfdetectError("unreadable_media", "crop image could not be decoded", path,
+                            "re-run `dfdetect extract` or remove the row from crops.parquet")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def parse_landmarks(values) -> np.ndarray | None:
+    """A crops.parquet landmarks cell ([x, y]*K) as a (K, 2) array; None when too few points to outline a face."""
+    if values is None:
+        return None
+    points = np.asarray(values, np.float32).reshape(-1, 2)
+    return points if len(points) >= MIN_LANDMARKS else None
+
+
+def crop_face_box(size: int, margin: float) -> Box:
+    """The face box inside a square crop of `size` px cut at `margin` × the box side around its centre."""
+    half = size / (2.0 * margin)
+    return (size / 2.0 - half, size / 2.0 - half, size / 2.0 + half, size / 2.0 + half)
+
+
+class FakeMaker:
+    """Pseudo-fakes from real crops: self-blended images, and identity swaps with another person's crop.
+
+    A swap needs landmarks on both faces and a donor from another `group` (the identity in folder and
+    FF++ indexes); when a crop has no landmarks, its self-blend mask is the ellipse of the face box.
+    """
+
+    def __init__(self, crop_paths: Sequence[str], landmarks: Sequence[np.ndarray | None], groups: np.ndarray,
+                 margin: float, swap_fraction: float):
+        self.crop_paths = list(crop_paths)
+        self.landmarks = list(landmarks)
+        self.groups = np.asarray(groups)
+        self.margin = margin
+        self.swap_fraction = swap_fraction
+        self.point_counts = np.array([0 if points is None else len(points) for points in self.landmarks])
+        swappable = self.point_counts >= MIN_LANDMARKS
+        self.can_swap = swap_fraction > 0 and len(set(self.groups[swappable].tolist())) >= 2
+
+    def make(self, image: np.ndarray, landmarks: np.ndarray | None, group: str, rng: np.random.Generator
+             ) -> np.ndarray:
+        if self.can_swap and landmarks is not None and rng.random() < self.swap_fraction:
+            swapped = self._swap(image, landmarks, group, rng)
+            if swapped is not None:
+                return swapped
+        box = None if landmarks is not None else crop_face_box(image.shape[0], self.margin)
+        return self_blend(image, landmarks, rng, box=box)[0]
+
+    def _swap(self, image: np.ndarray, landmarks: np.ndarray, group: str, rng: np.random.Generator
+              ) -> np.ndarray | None:
+        """Another person's face on this head, or None when no donor fits or the result is too close to
+        the real (two look-alikes): a fake label on an unchanged face would teach the wrong thing."""
+        donors = np.flatnonzero((self.point_counts == len(landmarks)) & (self.groups != group))
+        if not len(donors):
+            return None
+        donor = int(rng.choice(donors))
+        fake, mask = identity_swap(image, landmarks, read_rgb(self.crop_paths[donor]), self.landmarks[donor], rng)
+        return fake if mean_change(fake, image, mask >= 0.5) >= MIN_SWAP_CHANGE else None
 
 
 class CropDataset(Dataset):
-    """(normalised CHW float tensor, label as float, source index) for each crop row."""
+    """(normalised CHW float tensor, label as float, source index) for each item.
 
-    def __init__(self, crop_paths: Sequence[str], labels: np.ndarray, source_ids: np.ndarray, transform):
+    An item is a crop, or — where `synthetic` is set — a fake that `fake_maker` makes from that real crop
+    when the item is read. `degradations` (step → probability) then applies to every item alike. With
+    `fixed_draws` each item draws from its own seeded generator, so validation sees the same fakes every
+    epoch; otherwise items draw from one stream per worker.
+    """
+
+    def __init__(self, crop_paths: Sequence[str], labels: np.ndarray, source_ids: np.ndarray, transform,
+                 synthetic: np.ndarray | None = None, landmarks: Sequence[np.ndarray | None] | None = None,
+                 groups: np.ndarray | None = None, fake_maker: FakeMaker | None = None,
+                 degradations: dict[str, float] | None = None, seed: int = 0, fixed_draws: bool = False):
         self.crop_paths = list(crop_paths)
         self.labels = labels.astype(np.float32)
         self.source_ids = source_ids.astype(np.int64)
         self.transform = transform
+        self.synthetic = np.zeros(len(self.crop_paths), bool) if synthetic is None else np.asarray(synthetic, bool)
+        self.landmarks = list(landmarks) if landmarks is not None else [None] * len(self.crop_paths)
+        self.groups = np.asarray(groups) if groups is not None else np.full(len(self.crop_paths), "")
+        self.fake_maker = fake_maker
+        self.degradations = degradations or {}
+        self.seed = seed
+        self.fixed_draws = fixed_draws
+        self.rng = np.random.default_rng(seed)
+
+    def reseed(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.transform.set_random_seed(seed)
 
     def __len__(self) -> int:
         return len(self.crop_paths)
 
+    def load_image(self, index: int) -> tuple[np.ndarray, float]:
+        """The uint8 RGB item before augmentation (the fake made, the degradations applied) and its label.
+
+        A fake that cannot be made (a face too flat or off the crop) comes back as its real, labelled
+        real: one odd crop must not stop a training run, and must never be a real under a fake label.
+        """
+        rng = np.random.default_rng((self.seed, index)) if self.fixed_draws else self.rng
+        image = read_rgb(self.crop_paths[index])
+        label = float(self.labels[index])
+        if self.synthetic[index]:
+            try:
+                image = self.fake_maker.make(image, self.landmarks[index], self.groups[index], rng)
+            except DfdetectError as exc:
+                log.warning("no fake from %s (%s); used as a real", self.crop_paths[index], exc.message)
+                label = float(REAL)
+        if self.degradations:
+            image = degrade(image, self.degradations, rng)
+        return image, label
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        path = self.crop_paths[index]
-        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise DfdetectError("unreadable_media", "crop image could not be decoded", path,
-                                "re-run `dfdetect extract` or remove the row from crops.parquet")
-        image = self.transform(image=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))["image"]
-        return image, torch.tensor(self.labels[index]), torch.tensor(self.source_ids[index])
+        image, label = self.load_image(index)
+        tensor = self.transform(image=image)["image"]
+        return tensor, torch.tensor(label, dtype=torch.float32), torch.tensor(self.source_ids[index])
 
 
 class DeepfakeDataModule(pl.LightningDataModule):
     """Train/val/test loaders over the crops written by `dfdetect extract`.
 
-    input_size, mean and std follow the model (the CLI links them), so data and network cannot disagree.
+    input_size, mean, std and crop_margin follow the model (the CLI links them), so data and network
+    cannot disagree.
+
+    synthesis: "none" trains on the crops' own labels; "sbi" drops the training fakes and pairs every
+    real training crop with a fake made from it on the fly (a self-blend, or with probability
+    `swap_fraction` an identity swap when two or more people have landmarks). A validation or test
+    split without fakes then gets one fixed-seed fake per real crop, so model selection works on real
+    faces alone; a split that has fakes is evaluated as it is.
+    degradations: step → probability (see dfdetect.train.degrade), applied to training items only.
     """
 
     def __init__(self, crops: str, batch_size: int = 32, num_workers: int = 0, augment: str = "dfb",
                  input_size: int = 224, frames_per_video: int | None = None, balance: bool = True,
                  mean: tuple[float, float, float] = IMAGENET_MEAN, std: tuple[float, float, float] = IMAGENET_STD,
-                 seed: int = 0):
+                 seed: int = 0, synthesis: str = "none", swap_fraction: float = 0.25,
+                 degradations: dict[str, float] | None = None, crop_margin: float = 1.3):
         super().__init__()
         self.save_hyperparameters()
         if frames_per_video is not None and frames_per_video < 1:
             raise DfdetectError("bad_config", f"frames_per_video must be ≥ 1, got {frames_per_video}", None,
                                 "leave it unset to use every crop")
+        if synthesis not in SYNTHESIS_MODES:
+            raise DfdetectError("bad_config", f"unknown synthesis {synthesis!r}", None,
+                                f"choose one of {list(SYNTHESIS_MODES)}")
+        if not 0.0 <= swap_fraction <= 1.0:
+            raise DfdetectError("bad_config", f"swap_fraction must be in [0, 1], got {swap_fraction}", None,
+                                "set the share of identity swaps among the synthetic fakes")
         build_transforms(augment, input_size, mean, std, train=True)  # fail at start-up on an unknown preset
         self.crops = crops
         self.batch_size = batch_size
@@ -134,6 +257,10 @@ class DeepfakeDataModule(pl.LightningDataModule):
         self.mean = tuple(mean)
         self.std = tuple(std)
         self.seed = seed
+        self.synthesis = synthesis
+        self.swap_fraction = swap_fraction
+        self.degradations = check_degradations(degradations)
+        self.crop_margin = crop_margin
         self.frame: pd.DataFrame | None = None
         self.source_paths: list[str] = []
 
@@ -142,9 +269,12 @@ class DeepfakeDataModule(pl.LightningDataModule):
             self.frame, self.source_paths = self._read()
         needed = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
         for split in needed.get(stage or "fit", ()):
-            if not (self.frame["split"] == split).any():
-                raise DfdetectError("empty_dataset", f"no crops in split {split!r}", self.crops,
-                                    f"`dfdetect {stage or 'fit'}` needs {split} rows; check the index split options")
+            rows = self._split_rows(split)
+            if rows.empty:
+                raise DfdetectError("empty_dataset", f"no usable crops in split {split!r}", self.crops,
+                                    f"`dfdetect {stage or 'fit'}` needs {split} rows"
+                                    + (" with real faces" if self.synthesis == "sbi" else "")
+                                    + "; check the index split options")
 
     def _read(self) -> tuple[pd.DataFrame, list[str]]:
         frame = read_crops(self.crops)
@@ -161,17 +291,36 @@ class DeepfakeDataModule(pl.LightningDataModule):
         if frame.empty:
             raise DfdetectError("empty_dataset", "no usable crops", self.crops, "run `dfdetect extract` first")
         source_paths = sorted(frame["source_path"].unique())
-        frame = frame.assign(source_id=frame["source_path"].map({p: i for i, p in enumerate(source_paths)}))
+        landmarks = frame["landmarks"] if "landmarks" in frame.columns else [None] * len(frame)
+        frame = frame.assign(source_id=frame["source_path"].map({p: i for i, p in enumerate(source_paths)}),
+                             points=[parse_landmarks(v) for v in landmarks])
         return frame.reset_index(drop=True), source_paths
 
-    def split_dataset(self, split: str) -> CropDataset:
+    def _split_rows(self, split: str) -> pd.DataFrame:
+        """The crop rows a split reads; SBI training keeps only the reals, as the fakes are made from them."""
         rows = self.frame[self.frame["split"] == split]
-        if split != "train":
+        if split == "train" and self.synthesis == "sbi":
+            rows = rows[rows["label"] == REAL]
+        return rows
+
+    def split_dataset(self, split: str) -> CropDataset:
+        train = split == "train"
+        rows = self._split_rows(split)
+        if not train:
             rows = rows.iloc[select_per_source(rows["source_id"].to_numpy(), self.frames_per_video, None)]
-        transform = build_transforms(self.augment, self.input_size, self.mean, self.std, train=split == "train",
-                                     seed=self.seed)
+        transform = build_transforms(self.augment, self.input_size, self.mean, self.std, train=train, seed=self.seed)
+        synthesise = self.synthesis == "sbi" and (train or not (rows["label"] == FAKE).any())
+        if synthesise:
+            fakes = rows.assign(label=FAKE, source_id=rows["source_id"] + len(self.source_paths))
+            rows = pd.concat([rows, fakes], ignore_index=True)
+        synthetic = np.r_[np.zeros(len(rows) // 2, bool), np.ones(len(rows) // 2, bool)] if synthesise else None
+        fake_maker = FakeMaker(rows["crop_path"].tolist(), rows["points"].tolist(), rows["group"].to_numpy(),
+                               self.crop_margin, self.swap_fraction) if synthesise else None
         return CropDataset(rows["crop_path"].tolist(), rows["label"].to_numpy(), rows["source_id"].to_numpy(),
-                           transform)
+                           transform, synthetic=synthetic, landmarks=rows["points"].tolist(),
+                           groups=rows["group"].to_numpy(), fake_maker=fake_maker,
+                           degradations=self.degradations if train else None,
+                           seed=self.seed + SPLITS.index(split), fixed_draws=not train)
 
     def summary(self) -> dict:
         """Counts per split and label, recorded in the model contract as its training data."""
@@ -181,6 +330,7 @@ class DeepfakeDataModule(pl.LightningDataModule):
         return {
             "crops": str(self.crops),
             "datasets": sorted(self.frame["dataset"].unique().tolist()),
+            "synthesis": self.synthesis,
             **{f"{split}_{name}": int(counts.get((split, label), 0))
                for split in SPLITS for name, label in (("real", REAL), ("fake", FAKE))},
         }
@@ -188,7 +338,7 @@ class DeepfakeDataModule(pl.LightningDataModule):
     def _loader(self, dataset: CropDataset, sampler: Sampler | None) -> DataLoader:
         return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, shuffle=False,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-                          worker_init_fn=reseed_worker_transform, pin_memory=torch.cuda.is_available())
+                          worker_init_fn=reseed_worker, pin_memory=torch.cuda.is_available())
 
     def train_dataloader(self) -> DataLoader:
         dataset = self.split_dataset("train")

@@ -6,6 +6,7 @@ Checkpoints hold only plain types (tensors, numbers, strings, dicts) so they loa
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 from pathlib import Path
@@ -25,14 +26,36 @@ from dfdetect.train.backbones import create_backbone
 
 VAL_METRICS_KEY = "dfdetect_val_metrics"
 TRAINING_DATA_KEY = "dfdetect_training_data"
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULES = ("cosine", "poly")
+EMA_PREFIX = "ema_net."
 
 
-def warmup_cosine_factor(step: int, warmup_steps: int, total_steps: int) -> float:
-    """LR multiplier: linear ramp over `warmup_steps`, then cosine decay to 0 at `total_steps`."""
+def warmup_factor(step: int, warmup_steps: int, total_steps: int, schedule: str = "cosine",
+                  poly_power: float = 0.9) -> float:
+    """LR multiplier: linear ramp over `warmup_steps`, then a decay to 0 at `total_steps` — a half cosine,
+    or the polynomial (1 − progress)^power of DeepLab-style "poly" schedules."""
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    if schedule == "poly":
+        return (1.0 - progress) ** poly_power
     return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def ema_decay_at(step: int, decay: float) -> float:
+    """The EMA decay at an optimizer step: ramped up from 0.1 as (1 + step) / (10 + step), so the
+    average does not stay anchored to the random or ImageNet start for the first thousands of steps."""
+    return min(decay, (1.0 + step) / (10.0 + step))
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """ema ← decay·ema + (1 − decay)·model for parameters; buffers (BatchNorm statistics) are copied."""
+    ema_params = list(ema.parameters())
+    torch._foreach_lerp_(ema_params, [p.detach() for p in model.parameters()], 1.0 - decay)
+    for ema_buffer, buffer in zip(ema.buffers(), model.buffers(), strict=True):
+        ema_buffer.copy_(buffer)
 
 
 def smooth_labels(labels: torch.Tensor, smoothing: float) -> torch.Tensor:
@@ -101,14 +124,26 @@ class DetectorModule(pl.LightningModule):
 
     def __init__(self, backbone: str = "efficientnet_b0", pretrained: bool | str = False, input_size: int = 224,
                  crop_margin: float = 1.3, lr: float = 1e-3, weight_decay: float = 1e-4,
-                 label_smoothing: float = 0.0, warmup_fraction: float = 0.05, drop_rate: float = 0.2):
+                 label_smoothing: float = 0.0, warmup_fraction: float = 0.05, drop_rate: float = 0.2,
+                 optimizer: str = "adamw", momentum: float = 0.9, schedule: str = "cosine", poly_power: float = 0.9,
+                 ema_decay: float | None = None):
+        """ema_decay: keep an exponential moving average of the weights (e.g. 0.999); when set, validation,
+        test, checkpoints' exported network and `load_detector` all use the averaged weights."""
         super().__init__()
         if not 0.0 <= label_smoothing < 1.0:
             raise DfdetectError("bad_config", f"label_smoothing must be in [0, 1), got {label_smoothing}")
         if not 0.0 <= warmup_fraction < 1.0:
             raise DfdetectError("bad_config", f"warmup_fraction must be in [0, 1), got {warmup_fraction}")
+        if optimizer not in OPTIMIZERS:
+            raise DfdetectError("bad_config", f"unknown optimizer {optimizer!r}", None, f"choose one of {OPTIMIZERS}")
+        if schedule not in SCHEDULES:
+            raise DfdetectError("bad_config", f"unknown schedule {schedule!r}", None, f"choose one of {SCHEDULES}")
+        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+            raise DfdetectError("bad_config", f"ema_decay must be in (0, 1), got {ema_decay}", None,
+                                "use e.g. 0.999, or leave it unset for no EMA")
         self.save_hyperparameters()
         self.net = create_backbone(backbone, pretrained=pretrained, drop_rate=drop_rate)
+        self.ema_net = copy.deepcopy(self.net).requires_grad_(False).eval() if ema_decay is not None else None
         self.input_mean, self.input_std = network_normalisation(self.net)
         self.val_frame = frame_metrics("val/")
         self.test_frame = frame_metrics("test/")
@@ -118,7 +153,22 @@ class DetectorModule(pl.LightningModule):
         self.training_data: dict = {}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """The trained network while training, its weight average (when kept) for everything else."""
+        if self.ema_net is not None and not self.training:
+            return self.ema_net(images)
         return self.net(images)
+
+    def train(self, mode: bool = True) -> DetectorModule:
+        super().train(mode)
+        if self.ema_net is not None:
+            self.ema_net.eval()  # the average is never trained; its BatchNorm statistics come from net
+        return self
+
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer, optimizer_closure=None) -> None:
+        """The step, then the weight average — once per optimizer step, whatever the gradient accumulation."""
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        if self.ema_net is not None:
+            update_ema(self.ema_net, self.net, ema_decay_at(self.global_step, self.hparams.ema_decay))
 
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(logits, smooth_labels(labels, self.hparams.label_smoothing))
@@ -163,11 +213,19 @@ class DetectorModule(pl.LightningModule):
             self.training_data = datamodule.summary()
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        params = self.net.parameters()
+        if self.hparams.optimizer == "sgd":
+            optimizer = torch.optim.SGD(params, lr=self.hparams.lr, momentum=self.hparams.momentum, nesterov=True,
+                                        weight_decay=self.hparams.weight_decay)
+        elif self.hparams.optimizer == "adam":  # L2 in the gradient, as DeepfakeBench's recipes use it
+            optimizer = torch.optim.Adam(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        else:
+            optimizer = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         total_steps = max(1, int(self.trainer.estimated_stepping_batches))
         warmup_steps = max(1, round(self.hparams.warmup_fraction * total_steps))
+        schedule, power = self.hparams.schedule, self.hparams.poly_power
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: warmup_cosine_factor(step, warmup_steps, total_steps))
+            optimizer, lambda step: warmup_factor(step, warmup_steps, total_steps, schedule, power))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -185,7 +243,8 @@ class DetectorModule(pl.LightningModule):
 
 def load_detector(checkpoint: str | Path) -> tuple[nn.Module, ModelContract]:
     """The eval-mode network of a fit checkpoint (float32 NCHW normalised in, N×1 logits out) and
-    its contract. The backbone is rebuilt without pretrained weights: the checkpoint has them all."""
+    its contract. The backbone is rebuilt without pretrained weights: the checkpoint has them all.
+    A run that kept an EMA of its weights was validated with the average, so the average is loaded."""
     path = Path(checkpoint)
     if not path.is_file():
         raise DfdetectError("missing_path", "checkpoint not found", path, "pass a .ckpt written by `dfdetect fit`")
@@ -199,7 +258,8 @@ def load_detector(checkpoint: str | Path) -> tuple[nn.Module, ModelContract]:
                             "pass a .ckpt written by `dfdetect fit`")
     hparams = state["hyper_parameters"]
     network = create_backbone(hparams["backbone"], pretrained=False, drop_rate=hparams.get("drop_rate", 0.0))
-    weights = {k.removeprefix("net."): v for k, v in state["state_dict"].items() if k.startswith("net.")}
+    prefix = EMA_PREFIX if hparams.get("ema_decay") is not None else "net."
+    weights = {k.removeprefix(prefix): v for k, v in state["state_dict"].items() if k.startswith(prefix)}
     network.load_state_dict(weights)
     network.eval()
     mean, std = network_normalisation(network)

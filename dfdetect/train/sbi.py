@@ -145,18 +145,21 @@ def _jitter_colour(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _jitter_frequency(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Blur, sharpen or down-and-up-scale: the sharpness mismatch a generator's output shows."""
+    """Sharpen (half the draws), or blur or down-and-up-scale: the sharpness mismatch a generator's
+    output shows. Sharpening as often as softening (as in the SBI paper's Sharpen / RandomDownScale
+    choice) keeps "the face is softer" from becoming the cue: a model that learned it would call every
+    real face in compressed video fake."""
     height, width = rgb.shape[:2]
-    choice = int(rng.integers(3))
+    choice = int(rng.integers(4))
     if choice == 0:
         return cv2.GaussianBlur(rgb, (0, 0), float(rng.uniform(0.6, 1.5)))
     if choice == 1:
-        detail = rgb - cv2.GaussianBlur(rgb, (0, 0), 1.0)
-        return np.clip(rgb + np.float32(rng.uniform(0.4, 1.2)) * detail, 0.0, 255.0)
-    factor = float(rng.uniform(0.35, 0.7))
-    small = cv2.resize(rgb, (max(1, round(width * factor)), max(1, round(height * factor))),
-                       interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+        factor = float(rng.uniform(0.35, 0.7))
+        small = cv2.resize(rgb, (max(1, round(width * factor)), max(1, round(height * factor))),
+                           interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+    detail = rgb - cv2.GaussianBlur(rgb, (0, 0), 1.0)
+    return np.clip(rgb + np.float32(rng.uniform(1.0, 3.0)) * detail, 0.0, 255.0)
 
 
 def _shift_and_scale(rgb: np.ndarray, rng: np.random.Generator, centre: tuple[float, float],

@@ -101,3 +101,40 @@ def latest_log_dir():
 def make_crops(tmp_path):
     """Build a crops dir with chosen people per split, e.g. make_crops({"train": 2, "val": 1})."""
     return lambda identities_per_split: write_tiny_crops(tmp_path, identities_per_split)
+
+
+SBI_TRAIN_PEOPLE, SBI_VAL_PEOPLE, SBI_TEST_PEOPLE = 8, 2, 2
+SBI_CROP_SIZE = 96
+
+
+@pytest.fixture(scope="session")
+def real_face_crops(tmp_path_factory) -> Path:
+    """Real faces only, through the real index + extract stages: 12 London people (neutral + smiling) as a
+    folder labelled real, cropped by BlazeFace at 96 px with its 6 landmarks; people 1-8 train, 9-10
+    val, 11-12 test (set by person, so identities never cross splits)."""
+    import shutil
+
+    import pandas as pd
+
+    from dfdetect.datasets import build_index
+    from dfdetect.extract import ExtractOptions, extract
+    from dfdetect.records import INDEX_COLUMNS
+
+    root = tmp_path_factory.mktemp("real_faces")
+    people = [london_identity(p) for p in london_images("neutral")][:SBI_TRAIN_PEOPLE + SBI_VAL_PEOPLE
+                                                                    + SBI_TEST_PEOPLE]
+    faces = root / "faces"
+    for expression in ("neutral", "smiling"):
+        for path in london_images(expression):
+            if london_identity(path) in people:
+                (faces / expression).mkdir(parents=True, exist_ok=True)
+                shutil.copy(path, faces / expression / path.name)
+    shutil.copy(LONDON_DIR / "ATTRIBUTION.md", faces / "ATTRIBUTION.md")
+    write_rows(build_index("folder", faces, label="real").rows, root / "index.parquet", INDEX_COLUMNS)
+    extract(root / "index.parquet", root / "crops", ExtractOptions(size=SBI_CROP_SIZE), workers=1)
+    crops = pd.read_parquet(root / "crops" / "crops.parquet")
+    split_of = {person: "train" if i < SBI_TRAIN_PEOPLE else "val" if i < SBI_TRAIN_PEOPLE + SBI_VAL_PEOPLE
+                else "test" for i, person in enumerate(people)}
+    crops["split"] = crops["group"].map(split_of)
+    crops.to_parquet(root / "crops" / "crops.parquet", index=False)
+    return root / "crops"

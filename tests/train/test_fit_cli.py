@@ -29,13 +29,15 @@ def test_fit_logs_val_metrics_and_saves_checkpoints_and_config(fitted_run, tiny_
         assert 0.0 <= metrics[f"val/{name}"].iloc[0] <= 1.0
     assert not math.isnan(pd.read_csv(fitted_run / "metrics.csv")["train/loss"].dropna().iloc[0])
     best = best_checkpoint(fitted_run)
-    assert best.name.startswith("epoch00-auc")
+    assert best.name.startswith("epoch00-video_auc")
     assert (fitted_run / "checkpoints" / "last.ckpt").is_file()
     config = yaml.safe_load((fitted_run / "config.yaml").read_text())
     assert config["model"]["backbone"] == "efficientnet_b0"
     assert config["model"]["input_size"] == 64
     assert config["data"]["crops"] == str(tiny_crops)
-    assert config["checkpoint"]["monitor"] == "val/auc"
+    assert config["checkpoint"]["monitor"] == "val/video_auc"
+    beside = yaml.safe_load((fitted_run / "checkpoints" / "config.yaml").read_text())
+    assert beside == config
 
 
 def test_validate_with_saved_config_reproduces_fit_auc_and_test_logs_test_metrics(
@@ -90,3 +92,25 @@ def test_print_config_round_trip_reproduces_the_fit(
     assert replayed["dfdetect_val_metrics"] == original["dfdetect_val_metrics"]
     for key, tensor in original["state_dict"].items():
         torch.testing.assert_close(replayed["state_dict"][key], tensor, rtol=0, atol=0, msg=key)
+
+
+def test_ema_sgd_poly_mixed_precision_and_accumulation_from_the_command_line(latest_log_dir, tiny_config, tiny_crops,
+                                                                            tmp_path):
+    """Lightning's own flags do the precision and accumulation; the checkpoint keeps the weight average,
+    and the exported network is that average."""
+    from dfdetect.train.module import load_detector
+
+    run_lightning(["fit", "--config", str(tiny_config), "--data.crops", str(tiny_crops), *QUIET,
+                   "--trainer.default_root_dir", str(tmp_path), "--trainer.precision", "bf16-mixed",
+                   "--trainer.accumulate_grad_batches", "3", "--model.optimizer", "sgd", "--model.schedule", "poly",
+                   "--model.ema_decay", "0.5"])
+    log_dir = latest_log_dir(tmp_path)
+    state = torch.load(log_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert state["global_step"] == 1  # 3 batches, one optimizer step
+    assert state["hyper_parameters"]["optimizer"] == "sgd" and state["hyper_parameters"]["ema_decay"] == 0.5
+    weights = state["state_dict"]
+    assert not torch.equal(weights["net.conv_stem.weight"], weights["ema_net.conv_stem.weight"])
+    config = yaml.safe_load((log_dir / "config.yaml").read_text())
+    assert config["trainer"]["precision"] == "bf16-mixed" and config["trainer"]["accumulate_grad_batches"] == 3
+    network, _ = load_detector(log_dir / "checkpoints" / "last.ckpt")
+    assert torch.equal(network.conv_stem.weight, weights["ema_net.conv_stem.weight"])

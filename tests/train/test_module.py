@@ -20,22 +20,71 @@ from dfdetect.train.data import (
 from dfdetect.train.module import (
     DetectorModule,
     VideoAUROC,
+    ema_decay_at,
     load_detector,
     mean_by_group,
     smooth_labels,
-    warmup_cosine_factor,
+    update_ema,
+    warmup_factor,
 )
 
 # ---- schedule, loss and metric maths ----
 
 
-def test_warmup_cosine_factor_ramps_then_decays_to_zero():
-    assert warmup_cosine_factor(0, 10, 110) == pytest.approx(0.1)
-    assert warmup_cosine_factor(9, 10, 110) == pytest.approx(1.0)
-    assert warmup_cosine_factor(10, 10, 110) == pytest.approx(1.0)
-    assert warmup_cosine_factor(60, 10, 110) == pytest.approx(0.5)
-    assert warmup_cosine_factor(110, 10, 110) == pytest.approx(0.0)
-    assert warmup_cosine_factor(500, 10, 110) == pytest.approx(0.0)
+def test_warmup_factor_ramps_then_decays_to_zero():
+    assert warmup_factor(0, 10, 110) == pytest.approx(0.1)
+    assert warmup_factor(9, 10, 110) == pytest.approx(1.0)
+    assert warmup_factor(10, 10, 110) == pytest.approx(1.0)
+    assert warmup_factor(60, 10, 110) == pytest.approx(0.5)
+    assert warmup_factor(110, 10, 110) == pytest.approx(0.0)
+    assert warmup_factor(500, 10, 110) == pytest.approx(0.0)
+
+
+def test_poly_schedule_after_warm_up():
+    assert warmup_factor(4, 10, 110, "poly") == pytest.approx(0.5)
+    assert warmup_factor(10, 10, 110, "poly", poly_power=1.0) == pytest.approx(1.0)
+    assert warmup_factor(60, 10, 110, "poly", poly_power=1.0) == pytest.approx(0.5)
+    assert warmup_factor(60, 10, 110, "poly", poly_power=0.9) == pytest.approx(0.5**0.9)
+    assert warmup_factor(110, 10, 110, "poly") == pytest.approx(0.0)
+
+
+def test_ema_decay_ramps_up_to_its_ceiling():
+    assert ema_decay_at(0, 0.999) == pytest.approx(0.1)
+    assert ema_decay_at(90, 0.999) == pytest.approx(0.91)
+    assert ema_decay_at(10**6, 0.999) == 0.999
+
+
+def test_update_ema_averages_parameters_and_copies_buffers():
+    model, ema = torch.nn.BatchNorm1d(2), torch.nn.BatchNorm1d(2)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([2.0, 4.0]))
+        model.running_mean.copy_(torch.tensor([5.0, 6.0]))
+    update_ema(ema, model, 0.75)  # ema starts at weight 1
+    assert ema.weight.tolist() == pytest.approx([0.75 * 1 + 0.25 * 2, 0.75 * 1 + 0.25 * 4])
+    assert ema.running_mean.tolist() == [5.0, 6.0]
+    assert model.weight.tolist() == [2.0, 4.0]
+
+
+def test_ema_module_evaluates_with_the_average_and_trains_the_network():
+    module = DetectorModule(backbone="test_efficientnet", input_size=32, ema_decay=0.99)
+    assert not any(p.requires_grad for p in module.ema_net.parameters())
+    with torch.no_grad():
+        for p in module.ema_net.parameters():
+            p.zero_()
+    batch = torch.randn(2, 3, 32, 32)
+    module.train()
+    assert module.ema_net.training is False
+    assert module(batch).abs().sum() > 0  # the trained network
+    module.eval()
+    assert torch.equal(module(batch), module.ema_net(batch))  # the average
+    assert all(k.startswith(("net.", "ema_net.")) for k in module.state_dict())
+
+
+@pytest.mark.parametrize("options", [{"optimizer": "lamb"}, {"schedule": "step"}, {"ema_decay": 1.0}])
+def test_module_rejects_unknown_training_options(options):
+    with pytest.raises(DfdetectError) as err:
+        DetectorModule(backbone="test_efficientnet", **options)
+    assert err.value.code == "bad_config"
 
 
 def test_smooth_labels_moves_targets_towards_half():
@@ -85,8 +134,31 @@ def test_train_transform_is_random_but_reproducible_with_a_seed():
     assert any(not torch.equal(runs_a[0], other) for other in runs_a[1:])
 
 
+def test_dfdc_preset_cuts_out_face_parts_and_keeps_the_size():
+    crop = np.full((80, 80, 3), 200, np.uint8)
+    transform = build_transforms("dfdc", 64, IMAGENET_MEAN, IMAGENET_STD, train=True, seed=0)
+    outputs = [transform(image=crop)["image"] for _ in range(40)]
+    assert all(out.shape == (3, 64, 64) for out in outputs)
+    black = torch.tensor([-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD, strict=True)])[:, None, None]
+    blacked = [torch.isclose(out, black, atol=1e-4).all(dim=0).float().mean().item() for out in outputs]
+    assert sum(share > 0.04 for share in blacked) >= 5  # cutout, padding or rotation borders
+    assert sum(share == 0 for share in blacked) >= 10  # and untouched crops
+
+
+def test_face_part_cutout_blacks_out_one_part():
+    from dfdetect.train.augment import FACE_PARTS, FacePartCutout
+
+    crop = np.full((100, 100, 3), 255, np.uint8)
+    cut = FacePartCutout(p=1.0)
+    mouth = cut.apply(crop, part="mouth")
+    x0, y0, x1, y1 = FACE_PARTS["mouth"]
+    assert (mouth[round(y0 * 100):round(y1 * 100), round(x0 * 100):round(x1 * 100)] == 0).all()
+    assert (mouth == 0).mean() == pytest.approx((x1 - x0) * (y1 - y0), abs=0.01)
+    assert (cut.apply(crop, part="left_half")[:, :50] == 0).all() and (crop == 255).all()
+
+
 def test_unknown_augmentation_preset():
-    assert {"none", "dfb"} <= set(AUGMENTATION_PRESETS)
+    assert {"none", "dfb", "dfdc"} <= set(AUGMENTATION_PRESETS)
     with pytest.raises(DfdetectError) as err:
         build_transforms("heavy", 64, IMAGENET_MEAN, IMAGENET_STD, train=True)
     assert err.value.code == "bad_config"
