@@ -154,3 +154,20 @@ def test_identity_swap_refuses_mismatched_landmark_sets(faces):
         identity_swap(target["image"], target["webmorph"], source["image"], source["blazeface"].landmarks,
                       np.random.default_rng(0))
     assert caught.value.code == "bad_input"
+
+
+def test_self_blended_faces_are_as_often_sharper_as_softer_than_their_real():
+    """Softness must not be the label: fakes that are nearly always softer teach "blurry = fake"."""
+    from dfdetect.train.sbi import sharpness
+
+    landmarks = london_landmarks()
+    softer = draws = 0
+    for i, path in enumerate(london_images()[:25]):
+        image = cv2.resize(read_image(path), (128, 128), interpolation=cv2.INTER_AREA)
+        points = landmarks[path.name[:3]] / 2.0
+        for k in range(4):
+            fake, mask = self_blend(image, points, np.random.default_rng((i, k)))
+            core = mask >= 0.5
+            softer += sharpness(fake.astype(np.float32), core) < sharpness(image.astype(np.float32), core)
+            draws += 1
+    assert 0.35 <= softer / draws <= 0.65
