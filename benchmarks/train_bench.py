@@ -30,11 +30,12 @@ import torch
 from dfdetect.datasets import build_index
 from dfdetect.evaluate.metrics import eer, roc_auc
 from dfdetect.extract import ExtractOptions, extract
+from dfdetect.media.quality import video_quality
 from dfdetect.records import INDEX_COLUMNS, REAL, write_rows
 from dfdetect.sample_data import LONDON_DIR
 from dfdetect.train.cli import run_lightning
 from dfdetect.train.data import DeepfakeDataModule
-from dfdetect.train.degrade import VIDEO_QUALITY_CRF, VIDEO_QUALITY_FACTORS, video_quality
+from dfdetect.train.degrade import VIDEO_QUALITY_CRF, VIDEO_QUALITY_FACTORS
 from dfdetect.train.module import load_detector
 
 REPO = Path(__file__).resolve().parents[1]

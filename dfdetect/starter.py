@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from dfdetect import __version__
 from dfdetect.errors import DfdetectError
+from dfdetect.media.quality import video_quality
 from dfdetect.records import CROP_COLUMNS, INDEX_COLUMNS, REAL, IndexRow, read_crops, write_rows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,18 +62,6 @@ def index_bundled_faces(out: Path) -> Path:
                      identity=face.identity) for face in bundled_faces()]
     check_leakage(rows)
     return write_rows(rows, out, INDEX_COLUMNS)
-
-
-def video_quality(crop: np.ndarray, face_px: int = VIDEO_FACE_PX, crf: int = VIDEO_CRF) -> np.ndarray:
-    """The crop as it would look in a compressed video with a face of `face_px` pixels: shrunk so the
-    face box has that size, H.264-encoded at `crf`, decoded and scaled back to the crop's size."""
-    from dfdetect.media.encode import h264_roundtrip
-
-    side = crop.shape[0]
-    small_side = max(16, round(face_px * MARGIN))
-    small = cv2.resize(crop, (small_side, small_side), interpolation=cv2.INTER_AREA)
-    decoded = h264_roundtrip([small], crf=crf)[0]
-    return cv2.resize(decoded, (side, side), interpolation=cv2.INTER_LINEAR)
 
 
 def _landmarks(row) -> np.ndarray | None:
@@ -109,10 +98,10 @@ def make_fake_sets(crops_dir: Path, out: Path, splits: tuple[str, ...] = ("val",
                     donors = crops[(crops["split"] == row.split) & (crops["group"] != row.group)]
                     donor = donors.iloc[int(rng.integers(len(donors)))]
                     fake = identity_swap(real, points, images[donor.crop_path], _landmarks(donor), rng)[0]
-                # the same draw of the degradation for the pair keeps the comparison about the fake alone
-                pair = [(real, REAL, "real"), (fake, 1, kind)]
-                for image, label, suffix in pair:
-                    shown = video_quality(image) if degraded else image
+                for image, label, suffix in [(real, REAL, "real"), (fake, 1, kind)]:
+                    # "video quality": the crop shrunk until its face is VIDEO_FACE_PX wide, through H.264
+                    factor = image.shape[0] / (VIDEO_FACE_PX * MARGIN)
+                    shown = video_quality(image, factor, VIDEO_CRF) if degraded else image
                     relative = f"crops/{i:05d}_{suffix}.jpg"
                     cv2.imwrite(str(folder / relative), cv2.cvtColor(shown, cv2.COLOR_RGB2BGR),
                                 [cv2.IMWRITE_JPEG_QUALITY, 95])

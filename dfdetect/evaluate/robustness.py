@@ -3,8 +3,9 @@
 Uploaded media is recompressed, resized and filtered on its way to a detector; a detector that only
 works on pristine crops fails silently in production. Each degradation is a pure function of a
 uint8 RGB crop and a strength, so a sweep is reproducible and a level means the same thing in every
-report: JPEG quality (lower is harsher), Gaussian blur σ and noise σ in pixels / grey levels, and a
-downscale factor (the crop is shrunk by it and enlarged back, losing the detail in between).
+report: JPEG quality (lower is harsher), Gaussian blur σ and noise σ in pixels / grey levels, and the
+fraction of its side a crop keeps when shrunk and enlarged back (losing the detail in between). The
+functions themselves live in `dfdetect.media.quality`, shared with training.
 """
 
 from __future__ import annotations
@@ -12,34 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from dfdetect.errors import DfdetectError
-
-
-def jpeg_recompress(image: np.ndarray, quality: float, rng: np.random.Generator) -> np.ndarray:
-    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise DfdetectError("internal", f"OpenCV could not JPEG-encode a {image.shape} crop")
-    return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-
-
-def gaussian_blur(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    return cv2.GaussianBlur(image, (0, 0), sigmaX=float(sigma), borderType=cv2.BORDER_REFLECT_101)
-
-
-def gaussian_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    noisy = image.astype(np.float32) + rng.normal(0.0, float(sigma), image.shape).astype(np.float32)
-    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
-
-
-def downscale(image: np.ndarray, factor: float, rng: np.random.Generator) -> np.ndarray:
-    height, width = image.shape[:2]
-    small = cv2.resize(image, (max(1, round(width * factor)), max(1, round(height * factor))),
-                       interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
-
+from dfdetect.media import quality
 
 Degradation = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
 
@@ -55,10 +31,12 @@ class Sweep:
 
 
 SWEEPS: dict[str, Sweep] = {s.name: s for s in (
-    Sweep("jpeg", "JPEG quality", jpeg_recompress, (90, 70, 50, 30)),
-    Sweep("blur", "Gaussian blur σ (px)", gaussian_blur, (0.5, 1.0, 2.0, 3.0)),
-    Sweep("noise", "Gaussian noise σ (grey levels)", gaussian_noise, (2.0, 5.0, 10.0, 20.0)),
-    Sweep("downscale", "downscale factor", downscale, (0.75, 0.5, 0.35, 0.25)),
+    Sweep("jpeg", "JPEG quality", lambda image, level, rng: quality.jpeg(image, int(level)), (90, 70, 50, 30)),
+    Sweep("blur", "Gaussian blur σ (px)", lambda image, level, rng: quality.gaussian_blur(image, level),
+          (0.5, 1.0, 2.0, 3.0)),
+    Sweep("noise", "Gaussian noise σ (grey levels)", quality.gaussian_noise, (2.0, 5.0, 10.0, 20.0)),
+    Sweep("downscale", "size kept (fraction of the side)",
+          lambda image, level, rng: quality.downscale(image, 1.0 / level), (0.75, 0.5, 0.35, 0.25)),
 )}
 
 

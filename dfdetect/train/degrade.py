@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import cv2
 import numpy as np
 
 from dfdetect.errors import DfdetectError
-from dfdetect.media.encode import h264_roundtrip
-from dfdetect.train.sbi import jpeg_compress
+from dfdetect.media.quality import downscale, gaussian_blur, gaussian_noise, h264, jpeg
 
 DOWNSCALE_FACTORS = (1.5, 3.0)  # side shrunk by this much, then scaled back up
 BLUR_SIGMAS = (0.5, 1.5)
@@ -29,34 +27,6 @@ VIDEO_QUALITY_FACTORS = (2.0, 3.0)
 # Probability of each step; the steps run in this order, as a face passes through a real pipeline:
 # resampled, softened by the camera or a filter, sensor noise, then a lossy codec.
 DEFAULT_DEGRADATIONS: dict[str, float] = {"downscale": 0.5, "blur": 0.2, "noise": 0.2, "jpeg": 0.3, "h264": 0.5}
-
-
-def downscale(image: np.ndarray, factor: float) -> np.ndarray:
-    """Shrink by `factor` (area averaging) and scale back up (bilinear): the detail lost when a face is
-    small in the frame and the crop is enlarged to the network's size."""
-    height, width = image.shape[:2]
-    small = cv2.resize(image, (max(1, round(width / factor)), max(1, round(height / factor))),
-                       interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
-
-
-def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
-    return cv2.GaussianBlur(image, (0, 0), sigma)
-
-
-def gaussian_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    noisy = image.astype(np.float32) + rng.normal(0.0, sigma, image.shape).astype(np.float32)
-    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
-
-
-def h264(image: np.ndarray, crf: int) -> np.ndarray:
-    """One face through libx264 at `crf` as a single-frame clip (an I-frame, as at a scene cut)."""
-    return h264_roundtrip([image], crf)[0]
-
-
-def video_quality(image: np.ndarray, factor: float, crf: int = VIDEO_QUALITY_CRF) -> np.ndarray:
-    """A face as it looks in a typical compressed video: downscaled by `factor` and H.264 at `crf`."""
-    return h264(downscale(image, factor), crf)
 
 
 def check_degradations(probabilities: Mapping[str, float] | None) -> dict[str, float]:
@@ -92,7 +62,7 @@ def degrade(image: np.ndarray, probabilities: Mapping[str, float], rng: np.rando
         elif name == "noise":
             image = gaussian_noise(image, _between(NOISE_SIGMAS, strength), rng)
         elif name == "jpeg":
-            image = jpeg_compress(image, round(_between(JPEG_QUALITIES, strength)))
+            image = jpeg(image, round(_between(JPEG_QUALITIES, strength)))
         else:
             image = h264(image, H264_CRFS[min(int(strength * len(H264_CRFS)), len(H264_CRFS) - 1)])
     return image

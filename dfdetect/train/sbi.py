@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from dfdetect.errors import DfdetectError
+from dfdetect.media.quality import jpeg
 
 BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0)
 
@@ -119,15 +120,6 @@ def _blend(source: np.ndarray, target: np.ndarray, alpha: np.ndarray) -> np.ndar
     weight = alpha[..., None].astype(np.float32)
     mixed = weight * source.astype(np.float32) + (1.0 - weight) * target.astype(np.float32)
     return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
-
-
-def jpeg_compress(image: np.ndarray, quality: int) -> np.ndarray:
-    """The RGB image after one JPEG encode/decode at the given quality (1-100)."""
-    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise DfdetectError("bad_input", f"JPEG encoding failed for an image of shape {image.shape}", None,
-                            "pass an HxWx3 uint8 RGB image")
-    return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
 
 
 def _jitter_colour(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -243,7 +235,7 @@ def self_blend(image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.G
         ratio = np.float32(rng.choice(blend_ratios))
         fake = blend_matching_sharpness(source, image, mask * ratio, core, rng)
         if mean_change(fake, image, core) >= min_change:
-            return (fake if jpeg_quality is None else jpeg_compress(fake, jpeg_quality)), mask
+            return (fake if jpeg_quality is None else jpeg(fake, jpeg_quality)), mask
     raise DfdetectError("bad_input", f"self-blending changed the face by less than {min_change} grey levels "
                         f"in {max_tries} draws", None, "the face is too small or too flat to make a fake from")
 
@@ -287,4 +279,4 @@ def identity_swap(target: np.ndarray, target_landmarks: np.ndarray, source: np.n
     mask = np.minimum(face_mask(target.shape, target_points, rng=rng), face_mask(target.shape, aligned_points))
     core, _centre, _size = _core_geometry(mask)
     fake = blend_matching_sharpness(transfer_colour(aligned, target, core), target, mask, core, rng)
-    return (fake if jpeg_quality is None else jpeg_compress(fake, jpeg_quality)), mask
+    return (fake if jpeg_quality is None else jpeg(fake, jpeg_quality)), mask

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from dfdetect.errors import DfdetectError
+from dfdetect.media.quality import h264
 from dfdetect.records import FAKE, REAL
 from dfdetect.train.data import CropDataset, DeepfakeDataModule, FakeMaker, crop_face_box, read_rgb
-from dfdetect.train.degrade import H264_CRFS, h264
+from dfdetect.train.degrade import H264_CRFS
 from dfdetect.train.sbi import self_blend
 
 from .conftest import SBI_CROP_SIZE, SBI_TRAIN_PEOPLE, SBI_VAL_PEOPLE

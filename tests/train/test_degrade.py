@@ -5,15 +5,9 @@ import pytest
 
 from dfdetect.errors import DfdetectError
 from dfdetect.media.io import read_image
+from dfdetect.media.quality import downscale, h264, video_quality
 from dfdetect.sample_data import london_images
-from dfdetect.train.degrade import (
-    DEFAULT_DEGRADATIONS,
-    check_degradations,
-    degrade,
-    downscale,
-    h264,
-    video_quality,
-)
+from dfdetect.train.degrade import DEFAULT_DEGRADATIONS, check_degradations, degrade
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from dfdetect.media.quality import video_quality
 from dfdetect.records import REAL
 from dfdetect.train.backbones import LITE0_PYPI, create_backbone
 from dfdetect.train.data import DeepfakeDataModule, read_rgb
-from dfdetect.train.degrade import VIDEO_QUALITY_FACTORS, degrade, video_quality
+from dfdetect.train.degrade import VIDEO_QUALITY_FACTORS, degrade
 
 DEGRADATIONS = {"downscale": 0.5, "h264": 0.5}
 INPUT_SIZE = 96

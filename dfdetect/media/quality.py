@@ -1,0 +1,53 @@
+"""Image-quality degradations of uint8 RGB faces, in one place for every stage that needs them:
+training applies them to reals and fakes alike (train/degrade.py), evaluation sweeps them
+(evaluate/robustness.py), self-blending compresses its output, and the starter model's test sets
+simulate video. Each is a pure function of the image and a strength (noise also takes its rng)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from dfdetect.errors import DfdetectError
+from dfdetect.media.encode import h264_roundtrip
+
+
+def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """One JPEG encode/decode at `quality` (1-100)."""
+    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise DfdetectError("bad_input", f"JPEG encoding failed for an image of shape {image.shape}", None,
+                            "pass an HxWx3 uint8 RGB image")
+    return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
+
+
+def downscale(image: np.ndarray, factor: float) -> np.ndarray:
+    """Shrink the sides by `factor` ≥ 1 (area averaging) and scale back up (bilinear): the detail lost
+    when a face is small in the frame and its crop is enlarged to the network's size."""
+    height, width = image.shape[:2]
+    small = cv2.resize(image, (max(1, round(width / factor)), max(1, round(height / factor))),
+                       interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(image, (0, 0), float(sigma), borderType=cv2.BORDER_REFLECT_101)
+
+
+def gaussian_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    noisy = image.astype(np.float32) + rng.normal(0.0, float(sigma), image.shape).astype(np.float32)
+    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+
+
+def h264(image: np.ndarray, crf: int) -> np.ndarray:
+    """One face through libx264 at `crf` as a single-frame clip (an I-frame, as at a scene cut)."""
+    return h264_roundtrip([image], crf)[0]
+
+
+def video_quality(image: np.ndarray, factor: float, crf: int = 35) -> np.ndarray:
+    """A face as it looks in a typical compressed video: downscaled by `factor`, then H.264 at `crf`
+    at the small size, then enlarged back."""
+    height, width = image.shape[:2]
+    small = cv2.resize(image, (max(16, round(width / factor)), max(16, round(height / factor))),
+                       interpolation=cv2.INTER_AREA)
+    return cv2.resize(h264(small, crf), (width, height), interpolation=cv2.INTER_LINEAR)
