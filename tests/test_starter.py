@@ -1,0 +1,51 @@
+"""The shipped starter model: present, self-describing, and it separates the demo's reals from fakes."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from dfdetect.demo import DEMO_SCAN_DIR, run_demo, truth_of
+from dfdetect.export import file_sha256, read_contract
+from dfdetect.scan.writers import read_jsonl
+from dfdetect.starter import STARTER_DIR, STARTER_MODEL, default_model
+
+
+def test_the_starter_model_ships_with_its_contract_card_and_manifest():
+    assert default_model() == STARTER_MODEL
+    assert STARTER_MODEL.stat().st_size <= 25 * 1024 * 1024
+    contract = read_contract(STARTER_MODEL)
+    assert contract.backbone == "efficientnet_lite0" and contract.temperature > 0
+    assert contract.default_threshold in contract.thresholds
+    manifest = json.loads((STARTER_DIR / "manifest.json").read_text())
+    assert manifest["model_sha256"] == file_sha256(STARTER_MODEL)
+    card = (STARTER_DIR / "MODEL_CARD.md").read_text()
+    assert "not a production moderation model" in card.lower() and "doi.org/10.6084" in card
+    for name in ("calibration.json", "training_config.yaml", "test_metrics.json", "test_report.html"):
+        assert (STARTER_DIR / name).stat().st_size > 0
+
+
+def test_the_demo_folder_separates_reals_from_fakes_with_the_default_model(tmp_path):
+    summary = run_demo(tmp_path)
+    records = list(read_jsonl(tmp_path / "results.jsonl"))
+    assert len(records) == summary["files"] == 44  # 18 real, 24 fake, the corrupt upload, ATTRIBUTION.md
+    by_truth: dict[str, list[float]] = {"real": [], "fake": []}
+    for record in records:
+        truth = truth_of(Path(record["path"]), DEMO_SCAN_DIR)
+        if truth in by_truth:
+            assert record["status"] == "ok" and record["model_sha256"] == file_sha256(STARTER_MODEL)
+            by_truth[truth].append(record["probability"])
+    assert np.mean(by_truth["fake"]) > np.mean(by_truth["real"]) + 0.2
+    assert summary["auc"] >= 0.85
+    assert (tmp_path / "report.html").read_text().count("<img") == 2
+
+
+def test_scan_without_a_model_argument_uses_the_starter_model(tmp_path):
+    image = next((DEMO_SCAN_DIR / "real").glob("*.jpg"))
+    done = subprocess.run([sys.executable, "-m", "dfdetect", "scan", str(image), "--out", str(tmp_path / "r.jsonl")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (record,) = read_jsonl(tmp_path / "r.jsonl")
+    assert record["status"] == "ok" and record["model_sha256"] == file_sha256(STARTER_MODEL)
