@@ -22,7 +22,7 @@ def test_the_starter_model_ships_with_its_contract_card_and_manifest():
     manifest = json.loads((STARTER_DIR / "manifest.json").read_text())
     assert manifest["model_sha256"] == file_sha256(STARTER_MODEL)
     card = (STARTER_DIR / "MODEL_CARD.md").read_text()
-    assert "not a production moderation model" in card.lower() and "doi.org/10.6084" in card
+    assert "not a production moderation model" in card.lower() and "10.6084/m9.figshare.5047666" in card
     for name in ("calibration.json", "training_config.yaml", "test_metrics.json", "test_report.html"):
         assert (STARTER_DIR / name).stat().st_size > 0
 
@@ -38,7 +38,7 @@ def test_the_demo_folder_separates_reals_from_fakes_with_the_default_model(tmp_p
             assert record["status"] == "ok" and record["model_sha256"] == file_sha256(STARTER_MODEL)
             by_truth[truth].append(record["probability"])
     assert np.mean(by_truth["fake"]) > np.mean(by_truth["real"]) + 0.2
-    assert summary["auc"] >= 0.85
+    assert summary["auc"] >= 0.75
     assert (tmp_path / "report.html").read_text().count("<img") == 2
 
 
