@@ -219,6 +219,10 @@ def model_card(manifest: dict, metrics: dict, contract: dict) -> str:
     set_rows = [[name, *(fmt(s["video"][key]) for key in ("auc", "average_precision", "eer", "ece"))]
                 for name, s in metrics["sets"].items()]
     prep = contract["preprocessing"]
+    fpr = manifest["acceptance"]["fpr_ratio_video_vs_clean"]
+    quality_limit = (f"- Image quality is still partly a cue: at the default threshold {fpr['clean']:.0%} of clean "
+                     f"held-out real faces are flagged, and {fpr['video']:.0%} of the same faces at video quality. "
+                     "Expect more false alarms on small, heavily compressed faces; compare scores within one source.")
     return f"""# dfdetect starter model
 
 An EfficientNet-Lite0 face-manipulation detector trained **only from consented real faces**, with
@@ -269,6 +273,7 @@ Reproduce: `make starter-model` (writes this folder; intermediate files in runs/
 `dfdetect evaluate --model checkpoints/starter/model.onnx --crops runs/starter/fake_sets/sbi_clean ...`.
 
 ## Known limits
+{quality_limit}
 - Trained on studio and lab portraits of a few hundred people, mostly frontal; the people are
   adults and the London/Canada sets are mostly white: expect worse calibration on other groups and
   on profile views, heavy make-up, occlusions.

@@ -38,7 +38,7 @@ def test_the_demo_folder_separates_reals_from_fakes_with_the_default_model(tmp_p
             assert record["status"] == "ok" and record["model_sha256"] == file_sha256(STARTER_MODEL)
             by_truth[truth].append(record["probability"])
     assert np.mean(by_truth["fake"]) > np.mean(by_truth["real"]) + 0.2
-    assert summary["auc"] >= 0.75
+    assert summary["auc"] >= 0.7
     assert (tmp_path / "report.html").read_text().count("<img") == 2
 
 
