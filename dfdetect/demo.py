@@ -122,13 +122,6 @@ def render_report(rows: list[tuple], summary: dict, model: Path, labels: np.ndar
             f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
 
 
-def _best_checkpoint(fit_dir: Path) -> Path:
-    candidates = [p for p in fit_dir.rglob("*.ckpt") if p.name != "last.ckpt"]
-    if not candidates:
-        raise RuntimeError(f"training wrote no checkpoint under {fit_dir}")
-    return max(candidates, key=lambda p: p.stat().st_mtime)
-
-
 def run_training_demo(out: Path, train_people: int = TRAIN_PEOPLE, held_out_people: int = HELD_OUT_PEOPLE) -> dict:
     """Every stage from scratch on the bundled faces, then a scan of held-out people."""
     from dfdetect.datasets import build_index
@@ -156,9 +149,10 @@ def run_training_demo(out: Path, train_people: int = TRAIN_PEOPLE, held_out_peop
     summary = extract(out / "index.parquet", out / "crops", ExtractOptions(size=128), workers=1)
     print(f"      {summary['faces']} crops, {summary['no_face_frames']} images without a face")
     print(f"[4/6] fine-tuning EfficientNet-Lite0 ({TRAIN_CONFIG.name})")
-    run_lightning(["fit", "--config", str(TRAIN_CONFIG), "--data.crops", str(out / "crops"),
-                   "--trainer.default_root_dir", str(out / "fit")])
-    checkpoint = _best_checkpoint(out / "fit")
+    checkpoint = run_lightning(["fit", "--config", str(TRAIN_CONFIG), "--data.crops", str(out / "crops"),
+                                "--trainer.default_root_dir", str(out / "fit")])
+    if checkpoint is None:
+        raise RuntimeError(f"training wrote no checkpoint under {out / 'fit'}")
     print(f"[5/6] exporting {checkpoint.name} to ONNX")
     export_checkpoint(checkpoint, out / "model.onnx", crops=out / "crops")
     print(f"[6/6] scanning {len(held_out_ids)} held-out people (images, videos, one corrupt file)")

@@ -114,13 +114,6 @@ def make_fake_sets(crops_dir: Path, out: Path, splits: tuple[str, ...] = ("val",
     return sets
 
 
-def _best_checkpoint(fit_dir: Path) -> Path:
-    candidates = [p for p in fit_dir.rglob("*.ckpt") if p.name != "last.ckpt"]
-    if not candidates:
-        raise DfdetectError("missing_path", "training wrote no checkpoint", fit_dir, "see the training log above")
-    return max(candidates, key=lambda p: p.stat().st_mtime)
-
-
 def acceptance(metrics: dict) -> dict:
     """The issue's bar, read off the test-set evaluation: AUC per fake kind on clean and video-quality
     crops, the real faces' false-positive rate at the default threshold clean vs degraded, and ECE."""
@@ -164,9 +157,10 @@ def build_starter(work: Path, out: Path, fit_args: list[str] | None = None) -> d
     lap("fake_sets")
     fit_dir = work / "fit"
     shutil.rmtree(fit_dir, ignore_errors=True)
-    run_lightning(["fit", "--config", str(CONFIG), "--data.crops", str(work / "crops"),
-                   "--trainer.default_root_dir", str(fit_dir), *(fit_args or [])])
-    checkpoint = _best_checkpoint(fit_dir)
+    checkpoint = run_lightning(["fit", "--config", str(CONFIG), "--data.crops", str(work / "crops"),
+                                "--trainer.default_root_dir", str(fit_dir), *(fit_args or [])])
+    if checkpoint is None:
+        raise DfdetectError("missing_path", "training wrote no checkpoint", fit_dir, "see the training log above")
     lap("fit")
 
     calibration_sets = [fake_sets["sbi_clean"], fake_sets["swap_clean"], fake_sets["sbi_video"],

@@ -121,6 +121,9 @@ def build_cli(argv: list[str], run: bool = True) -> DetectorCLI:
     )
 
 
-def run_lightning(argv: list[str]) -> None:
-    """Entry point for the `fit`, `validate` and `test` verbs; argv starts with the verb."""
-    build_cli(argv)
+def run_lightning(argv: list[str]) -> Path | None:
+    """Entry point for the `fit`, `validate` and `test` verbs; argv starts with the verb. Returns the
+    best checkpoint a fit wrote (None for the other verbs), for callers that chain stages."""
+    callback = build_cli(argv).trainer.checkpoint_callback
+    best = getattr(callback, "best_model_path", "") if argv[:1] == ["fit"] else ""
+    return Path(best) if best else None

@@ -51,8 +51,8 @@ def test_validate_with_saved_config_reproduces_fit_auc_and_test_logs_test_metric
     assert validated["val/auc"].iloc[0] == pytest.approx(stored["val/auc"], abs=1e-6)
     assert validated["val/video_auc"].iloc[0] == pytest.approx(stored["val/video_auc"], abs=1e-6)
 
-    run_lightning(["test", "--config", str(tiny_config), "--data.crops", str(tiny_crops), *QUIET,
-                   "--trainer.default_root_dir", str(tmp_path / "test"), "--ckpt_path", str(checkpoint)])
+    assert run_lightning(["test", "--config", str(tiny_config), "--data.crops", str(tiny_crops), *QUIET,
+                          "--trainer.default_root_dir", str(tmp_path / "test"), "--ckpt_path", str(checkpoint)]) is None
     tested = epoch_metrics(latest_log_dir(tmp_path / "test"), "test")
     for name in FRAME_METRICS:
         assert 0.0 <= tested[f"test/{name}"].iloc[0] <= 1.0
@@ -61,10 +61,11 @@ def test_validate_with_saved_config_reproduces_fit_auc_and_test_logs_test_metric
 def test_resume_from_checkpoint_continues_the_epoch_count(
         latest_log_dir, fitted_run, tiny_config, tiny_crops, tmp_path):
     first = torch.load(fitted_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    run_lightning(["fit", "--config", str(tiny_config), "--data.crops", str(tiny_crops), *QUIET,
-                   "--trainer.default_root_dir", str(tmp_path), "--trainer.max_epochs", "2",
-                   "--ckpt_path", str(fitted_run / "checkpoints" / "last.ckpt")])
+    best = run_lightning(["fit", "--config", str(tiny_config), "--data.crops", str(tiny_crops), *QUIET,
+                          "--trainer.default_root_dir", str(tmp_path), "--trainer.max_epochs", "2",
+                          "--ckpt_path", str(fitted_run / "checkpoints" / "last.ckpt")])
     log_dir = latest_log_dir(tmp_path)
+    assert best is not None and best.parent == log_dir / "checkpoints" and best.name.startswith("epoch")
     resumed = torch.load(log_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert (first["epoch"], first["global_step"]) == (0, 3)
     assert (resumed["epoch"], resumed["global_step"]) == (1, 6)
