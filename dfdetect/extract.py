@@ -108,14 +108,16 @@ def _write_jpeg(path: Path, crop: np.ndarray, quality: int) -> None:
     tmp.replace(path)
 
 
-def _detect_or_reuse(detector, batch: list[tuple[int, np.ndarray]],
-                     source_faces: dict[int, list[Face]] | None) -> tuple[list[list[Face]], int]:
+def _detect_or_reuse(detector, batch: list[tuple[int, np.ndarray]], source_faces: dict[int, list[Face]] | None,
+                     hint: tuple[float, float, float, float] | None = None) -> tuple[list[list[Face]], int]:
     """Faces for each frame of a batch: the source video's where it looked at that frame, the
-    detector's for the rest (in one call). Also returns how many frames were reused."""
+    detector's for the rest (in one call, told where the face last was). Also returns how many
+    frames were reused."""
     reused = {i: source_faces[index] for i, (index, _) in enumerate(batch)
               if source_faces is not None and index in source_faces}
     to_detect = [i for i in range(len(batch)) if i not in reused]
-    detected = dict(zip(to_detect, detector.detect([batch[i][1] for i in to_detect]))) if to_detect else {}
+    detected = (dict(zip(to_detect, detector.detect([batch[i][1] for i in to_detect], hints=[hint] * len(to_detect))))
+                if to_detect else {})
     return [reused[i] if i in reused else detected[i] for i in range(len(batch))], len(reused)
 
 
@@ -128,9 +130,10 @@ def extract_source(row: dict, crops_dir: Path, options: ExtractOptions,
     out_dir = crops_dir / "crops" / key
     detector = _detector(options.detector)
     tracker = IouTracker()
+    last_box = None  # where the face was in the latest frame: a video's next frames are searched there first
     try:
         for batch in _batched(_frames(row, options), DETECT_BATCH):
-            detections, reused = _detect_or_reuse(detector, batch, source_faces)
+            detections, reused = _detect_or_reuse(detector, batch, source_faces, last_box)
             result.reused_frames += reused
             for (frame_index, image), faces in zip(batch, detections):
                 result.frames += 1
@@ -140,6 +143,7 @@ def extract_source(row: dict, crops_dir: Path, options: ExtractOptions,
                     continue
                 # images keep every face; videos keep the largest unless asked for all
                 kept: list[Face] = faces if (options.all_faces or row["media_type"] == "image") else faces[:1]
+                last_box = kept[0].box
                 for face_index, (face, track) in enumerate(zip(kept, tracker.assign(kept))):
                     crop, points = crop_face(image, face, options.size, options.margin, options.align)
                     out_dir.mkdir(parents=True, exist_ok=True)

@@ -23,8 +23,10 @@ class Face:
 class FaceDetector(Protocol):
     name: str
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
-        """Faces in each HxWx3 uint8 RGB image, largest first."""
+    def detect(self, images: Sequence[np.ndarray],
+               hints: Sequence[tuple[float, float, float, float] | None] | None = None) -> list[list[Face]]:
+        """Faces in each HxWx3 uint8 RGB image, largest first. `hints`, one per image or None, is where
+        a face was in the previous frame of the same video; a detector may use it to search there first."""
 
 
 DETECTORS: dict[str, Callable[..., FaceDetector]] = {}

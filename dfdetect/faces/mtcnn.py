@@ -154,9 +154,11 @@ class MtcnnDetector:
             net.to(self.device).eval()
 
     @torch.inference_mode()
-    def detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
+    def detect(self, images: Sequence[np.ndarray],
+               hints: Sequence[tuple[float, float, float, float] | None] | None = None) -> list[list[Face]]:
         """Faces in each HxWx3 uint8 RGB image, largest first. Images of one size share every P-Net
-        call; all images share the R-Net and O-Net calls."""
+        call; all images share the R-Net and O-Net calls. `hints` is not needed: the image pyramid
+        already reaches small faces anywhere in the frame."""
         if len(images) == 0:
             return []
         pixels = [torch.from_numpy(np.ascontiguousarray(im)).to(self.device).permute(2, 0, 1).float() for im in images]

@@ -104,3 +104,25 @@ def test_close_up_low_resolution_faces_fall_back_to_the_short_range_model(detect
     found_by_full_range_alone = sum(bool(without_fallback._detect_whole([read_image(p)])[0]) for p in orl)
     assert found >= 90
     assert found_by_full_range_alone <= 10
+
+
+class CountingDetector(BlazeFaceDetector):
+    """Counts the images the model is run on, to see how much searching a detection cost."""
+
+    images_run = 0
+
+    def _run(self, batch):
+        self.images_run += batch.shape[0]
+        return super()._run(batch)
+
+
+def test_a_hint_from_the_previous_frame_replaces_the_tiled_search():
+    face = cv2.resize(read_image(london_images()[5]), (160, 160))  # too small for the whole-frame pass
+    frame = np.random.default_rng(3).integers(60, 140, (1080, 1920, 3), dtype=np.uint8)
+    frame[600:760, 1300:1460] = face
+    blind, hinted = CountingDetector("full"), CountingDetector("full")
+    found_blind = blind.detect([frame])[0]
+    found_hinted = hinted.detect([frame], hints=[(1290.0, 590.0, 1440.0, 750.0)])[0]  # last frame's box, moved
+    assert found_blind and found_hinted
+    np.testing.assert_allclose(found_hinted[0].box, found_blind[0].box, atol=8)
+    assert hinted.images_run == 2 and blind.images_run > 10  # whole frame + one window, vs whole frame + tiles
