@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import time
@@ -184,7 +185,7 @@ def build_starter(work: Path, out: Path, fit_args: list[str] | None = None) -> d
     manifest = {
         "model": "model.onnx", "model_sha256": report.sha256, "checkpoint_sha256": report.contract.checkpoint_sha256,
         "toolkit_version": __version__, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": "make starter-model", "hardware": f"{platform.machine()}, {_cpu_count()} CPU cores, no GPU",
+        "command": "make starter-model", "hardware": _hardware(),
         "seconds": round(time.time() - started, 1), "seconds_per_stage": timings,
         "data": {"faces": extract_summary["faces"], "sources": extract_summary["sources"],
                  "split_counts": pd.read_parquet(index)["split"].value_counts().to_dict(),
@@ -199,10 +200,11 @@ def build_starter(work: Path, out: Path, fit_args: list[str] | None = None) -> d
     return manifest
 
 
-def _cpu_count() -> int:
-    import os
+def _hardware() -> str:
+    import torch
 
-    return os.cpu_count() or 1
+    gpu = f"GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no GPU"
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, {gpu}"
 
 
 def model_card(manifest: dict, metrics: dict, contract: dict) -> str:
