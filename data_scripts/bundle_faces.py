@@ -89,19 +89,14 @@ def bundle_london(src: Path, dest: Path, size: int = 256) -> None:
     (dest / "ATTRIBUTION.md").write_text(LONDON)
 
 
-def bundle_canada(src: Path, dest: Path) -> None:
+def bundle_flat(src: Path, dest: Path, width: int, attribution: str, extra: tuple[str, ...] = ()) -> None:
+    """A folder of JPEGs resized to `width`, the named extra files copied, and its attribution."""
     dest.mkdir(parents=True, exist_ok=True)
     for path in sorted(src.glob("*.jpg")):
-        _save_resized(path, dest / path.name, 256)
-    (dest / "attributes.csv").write_bytes((src / "attributes.csv").read_bytes())
-    (dest / "ATTRIBUTION.md").write_text(CANADA)
-
-
-def bundle_variation(src: Path, dest: Path) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
-    for path in sorted(src.glob("*.jpg")):
-        _save_resized(path, dest / path.name, 300)
-    (dest / "ATTRIBUTION.md").write_text(VARIATION)
+        _save_resized(path, dest / path.name, width)
+    for name in extra:
+        (dest / name).write_bytes((src / name).read_bytes())
+    (dest / "ATTRIBUTION.md").write_text(attribution)
 
 
 def bundle_orl(src: Path, dest: Path) -> None:
@@ -118,8 +113,8 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, required=True, help="the shared data folder")
     args = parser.parse_args()
     bundle_london(args.shared / "london_faces", DEST / "london_faces")
-    bundle_canada(args.shared / "canada_faces", DEST / "canada_faces")
-    bundle_variation(args.shared / "variation_faces", DEST / "variation_faces")
+    bundle_flat(args.shared / "canada_faces", DEST / "canada_faces", 256, CANADA, extra=("attributes.csv",))
+    bundle_flat(args.shared / "variation_faces", DEST / "variation_faces", 300, VARIATION)
     bundle_orl(args.shared / "orl_faces", DEST / "orl_faces")
     print(f"wrote {DEST}")
 

@@ -37,7 +37,7 @@ from dfdetect.evaluate.metrics import (
     require_both_classes,
     roc_auc,
 )
-from dfdetect.records import read_table
+from dfdetect.records import file_sha256, read_table
 
 CALIBRATION_SCHEMA = "dfdetect.calibration/v1"
 DEFAULT_FPRS = (0.01, 0.05)
@@ -255,7 +255,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def scores_from_file(scores_path: Path, split: str) -> tuple[pd.DataFrame, dict]:
     """The rows of `split` in a scores parquet, and the record of what they were."""
-    from dfdetect.export import file_sha256
 
     table = read_table(scores_path, SCORE_COLUMNS, "scores file", "dfdetect evaluate")
     subset = table[table["split"] == split]
@@ -269,7 +268,6 @@ def scores_from_model(model_path: Path, crops_dirs: list[Path], split: str) -> t
     """Score the `split` crops with the model's raw logits; the record names the model and the
     crops.parquet files by hash, so a calibration can be traced to the exact data it saw."""
     from dfdetect.evaluate.scoring import CLEAN, load_crop_sets, load_scoring_model, score_crops
-    from dfdetect.export import file_sha256
 
     model = load_scoring_model(model_path)
     crops = load_crop_sets(crops_dirs, split=split)

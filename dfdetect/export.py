@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import os
 import warnings
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import pandas as pd
 from dfdetect import __version__
 from dfdetect.contract import CONTRACT_KEY, ModelContract
 from dfdetect.errors import DfdetectError
+from dfdetect.records import file_sha256
 
 if TYPE_CHECKING:  # torch is imported where it is used: the scanner reads contracts without it
     import torch
@@ -73,14 +73,6 @@ def calibrated_detector(network: torch.nn.Module, temperature: float) -> torch.n
             return logits, torch.sigmoid(logits * self.inverse_temperature)
 
     return CalibratedDetector().eval()
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def contract_from_metadata(metadata: dict[str, str], path: str | Path) -> ModelContract:

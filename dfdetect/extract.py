@@ -33,7 +33,7 @@ from tqdm import tqdm
 from dfdetect.errors import DfdetectError
 from dfdetect.faces import DEFAULT_DETECTOR, Face, create_detector, crop_face
 from dfdetect.faces.tracking import IouTracker
-from dfdetect.media import iter_video_frames, read_image
+from dfdetect.media import Frame, iter_media_frames
 from dfdetect.records import CROP_COLUMNS, CropRow, read_index
 
 DETECT_BATCH = 8  # frames per detector call: enough to amortise the call, small enough for memory
@@ -82,14 +82,6 @@ def _detector(name: str):
     return _detectors[name]
 
 
-def _frames(row: dict, options: ExtractOptions):
-    if row["media_type"] == "image":
-        yield 0, read_image(row["path"])
-    else:
-        for frame in iter_video_frames(row["path"], num_frames=options.frames, every=options.every):
-            yield frame.index, frame.image
-
-
 def _batched(iterable, size: int):
     batch = []
     for item in iterable:
@@ -108,16 +100,16 @@ def _write_jpeg(path: Path, crop: np.ndarray, quality: int) -> None:
     tmp.replace(path)
 
 
-def _detect_or_reuse(detector, batch: list[tuple[int, np.ndarray]], source_faces: dict[int, list[Face]] | None,
+def _detect_or_reuse(detector, batch: list[Frame], source_faces: dict[int, list[Face]] | None,
                      hint: tuple[float, float, float, float] | None = None) -> tuple[list[list[Face]], int]:
     """Faces for each frame of a batch: the source video's where it looked at that frame, the
     detector's for the rest (in one call, told where the face last was). Also returns how many
     frames were reused."""
-    reused = {i: source_faces[index] for i, (index, _) in enumerate(batch)
-              if source_faces is not None and index in source_faces}
+    reused = {i: source_faces[frame.index] for i, frame in enumerate(batch)
+              if source_faces is not None and frame.index in source_faces}
     to_detect = [i for i in range(len(batch)) if i not in reused]
-    detected = (dict(zip(to_detect, detector.detect([batch[i][1] for i in to_detect], hints=[hint] * len(to_detect))))
-                if to_detect else {})
+    found = detector.detect([batch[i].image for i in to_detect], hints=[hint] * len(to_detect)) if to_detect else []
+    detected = dict(zip(to_detect, found))
     return [reused[i] if i in reused else detected[i] for i in range(len(batch))], len(reused)
 
 
@@ -132,10 +124,12 @@ def extract_source(row: dict, crops_dir: Path, options: ExtractOptions,
     tracker = IouTracker()
     last_box = None  # where the face was in the latest frame: a video's next frames are searched there first
     try:
-        for batch in _batched(_frames(row, options), DETECT_BATCH):
+        frames = iter_media_frames(row["path"], row["media_type"], num_frames=options.frames, every=options.every)
+        for batch in _batched(frames, DETECT_BATCH):
             detections, reused = _detect_or_reuse(detector, batch, source_faces, last_box)
             result.reused_frames += reused
-            for (frame_index, image), faces in zip(batch, detections):
+            for frame, faces in zip(batch, detections):
+                frame_index, image = frame.index, frame.image
                 result.frames += 1
                 result.frame_indices.append(frame_index)
                 if not faces:

@@ -8,6 +8,7 @@ schemas" section documents the same fields; keep the two in step.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +64,15 @@ class CropRow:
 
 INDEX_COLUMNS = [f.name for f in dataclasses.fields(IndexRow)]
 CROP_COLUMNS = [f.name for f in dataclasses.fields(CropRow)]
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks: models, checkpoints and inputs name themselves by it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_rows(rows: list, path: str | Path, columns: list[str]) -> Path:

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from dfdetect.demo import DEMO_SCAN_DIR, run_demo, truth_of
-from dfdetect.export import file_sha256, read_contract
+from dfdetect.export import read_contract
+from dfdetect.records import file_sha256
 from dfdetect.scan.writers import read_jsonl
 from dfdetect.starter import STARTER_DIR, STARTER_MODEL, default_model
 

@@ -46,7 +46,7 @@ class ScoringModel:
 
 def load_scoring_model(path: str | Path) -> ScoringModel:
     """An `.onnx` file opens in ONNX Runtime (as the scanner opens it); anything else must be a fit checkpoint."""
-    from dfdetect.export import file_sha256
+    from dfdetect.records import file_sha256
 
     path = Path(path)
     if not path.is_file():

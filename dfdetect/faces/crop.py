@@ -31,7 +31,7 @@ def crop_face(image: np.ndarray, face: Face, size: int = 224, margin: float = 1.
               align: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """The face as a size×size uint8 crop, and its landmarks in crop coordinates."""
     matrix = crop_transform(face.box, size, margin, face.landmarks, align)
-    crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_AREA if matrix[0, 0] < 1 else cv2.INTER_LINEAR,
+    crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
     points = None
     if face.landmarks is not None:

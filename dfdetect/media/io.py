@@ -250,3 +250,12 @@ def iter_video_frames(path: str | Path, num_frames: int | None = 32, every: int 
     if emitted == 0:
         raise DfdetectError("unreadable_media", "the video has no decodable frames", path,
                             "the file is corrupt or truncated")
+
+
+def iter_media_frames(path: str | Path, media_type: str, num_frames: int | None = 32, every: int | None = None,
+                      max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[Frame]:
+    """An image as one frame (index 0), a video as its sampled frames: the loop extract and scan share."""
+    if media_type == "image":
+        yield Frame(index=0, image=read_image(path, max_pixels=max_pixels))
+    else:
+        yield from iter_video_frames(path, num_frames=num_frames, every=every)

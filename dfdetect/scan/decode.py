@@ -24,7 +24,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from dfdetect.errors import DfdetectError
-from dfdetect.media.io import DEFAULT_MAX_PIXELS, Frame, iter_video_frames, read_image, sniff_media_type
+from dfdetect.media.io import DEFAULT_MAX_PIXELS, Frame, iter_media_frames, sniff_media_type
 
 KILL_GRACE_S = 2.0  # beyond the time limit, before a worker that did not stop itself is killed
 POLL_S = 0.05
@@ -59,13 +59,6 @@ class FileDecoded:
 DecodeEvent = FrameChunk | FileDecoded
 
 
-def _frames(path: Path, media_type: str, settings: DecodeSettings) -> Iterator[Frame]:
-    if media_type == "image":
-        yield Frame(index=0, image=read_image(path, max_pixels=settings.max_pixels))
-    else:
-        yield from iter_video_frames(path, settings.frames_per_video)
-
-
 def _check_file(path: Path) -> str:
     """The media type, or an error for what must not reach a decoder (missing, empty, not a regular
     file such as a FIFO that would block the reader forever, unknown content)."""
@@ -93,7 +86,7 @@ def decode_file(path: str | Path, settings: DecodeSettings) -> Iterator[DecodeEv
     try:
         media_type = _check_file(path)
         chunk: list[Frame] = []
-        for frame in _frames(path, media_type, settings):
+        for frame in iter_media_frames(path, media_type, settings.frames_per_video, max_pixels=settings.max_pixels):
             chunk.append(frame)
             decoded += 1
             if settings.timeout_s is not None and busy + time.perf_counter() - resumed > settings.timeout_s:

@@ -10,7 +10,6 @@ the files in flight and `--resume` re-runs exactly those.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import platform
 import stat
 import sys
@@ -29,7 +28,7 @@ from dfdetect.contract import Preprocessing
 from dfdetect.errors import DfdetectError
 from dfdetect.faces import FaceDetector, create_detector, crop_face
 from dfdetect.media.io import DEFAULT_MAX_PIXELS, Frame
-from dfdetect.records import ScanRecord
+from dfdetect.records import ScanRecord, file_sha256
 from dfdetect.scan.aggregate import aggregate, sigmoid
 from dfdetect.scan.decode import DecodePool, DecodeSettings, FileDecoded, FrameChunk, worker_count
 from dfdetect.scan.inputs import expand_inputs
@@ -113,14 +112,6 @@ def file_key(path: Path) -> tuple[str, int, float]:
     """(path, size, mtime): the identity --resume compares, so a file changed since is scanned again."""
     info = path.stat()
     return str(path), info.st_size, info.st_mtime
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def make_task(path: Path, with_hash: bool) -> FileTask:

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from dfdetect.errors import DfdetectError
-from dfdetect.export import contract_from_metadata, file_sha256
+from dfdetect.export import contract_from_metadata
+from dfdetect.records import file_sha256
 
 log = logging.getLogger(__name__)
 

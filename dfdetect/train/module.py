@@ -7,7 +7,6 @@ Checkpoints hold only plain types (tensors, numbers, strings, dicts) so they loa
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from torchmetrics.functional.classification import binary_auroc
 import dfdetect
 from dfdetect.contract import IMAGENET_MEAN, IMAGENET_STD, ModelContract, Preprocessing
 from dfdetect.errors import DfdetectError
+from dfdetect.records import file_sha256
 from dfdetect.train.backbones import create_backbone
 
 VAL_METRICS_KEY = "dfdetect_val_metrics"
@@ -264,5 +264,5 @@ def load_detector(checkpoint: str | Path) -> tuple[nn.Module, ModelContract]:
     network.eval()
     mean, std = network_normalisation(network)
     contract = build_contract(hparams, mean, std, state.get(VAL_METRICS_KEY, {}), state.get(TRAINING_DATA_KEY, {}))
-    contract.checkpoint_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    contract.checkpoint_sha256 = file_sha256(path)
     return network, contract
