@@ -18,7 +18,6 @@ import dataclasses
 import hashlib
 import json
 import multiprocessing
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from dfdetect.errors import DfdetectError
 from dfdetect.faces import DEFAULT_DETECTOR, Face, create_detector, crop_face
 from dfdetect.faces.tracking import IouTracker
 from dfdetect.media import Frame, iter_media_frames
+from dfdetect.media.io import available_cores
 from dfdetect.records import CROP_COLUMNS, CropRow, read_index
 
 DETECT_BATCH = 8  # frames per detector call: enough to amortise the call, small enough for memory
@@ -101,14 +101,15 @@ def _write_jpeg(path: Path, crop: np.ndarray, quality: int) -> None:
 
 
 def _detect_or_reuse(detector, batch: list[Frame], source_faces: dict[int, list[Face]] | None,
-                     hint: tuple[float, float, float, float] | None = None) -> tuple[list[list[Face]], int]:
+                     hint: tuple[float, float, float, float] | None, follow: bool) -> tuple[list[list[Face]], int]:
     """Faces for each frame of a batch: the source video's where it looked at that frame, the
-    detector's for the rest (in one call, told where the face last was). Also returns how many
-    frames were reused."""
+    detector's for the rest (in one call; when `follow`ing one face through a video, told where it
+    last was). Also returns how many frames were reused."""
     reused = {i: source_faces[frame.index] for i, frame in enumerate(batch)
               if source_faces is not None and frame.index in source_faces}
     to_detect = [i for i in range(len(batch)) if i not in reused]
-    found = detector.detect([batch[i].image for i in to_detect], hints=[hint] * len(to_detect)) if to_detect else []
+    hints = [hint] * len(to_detect) if follow else None
+    found = detector.detect([batch[i].image for i in to_detect], hints=hints) if to_detect else []
     detected = dict(zip(to_detect, found))
     return [reused[i] if i in reused else detected[i] for i in range(len(batch))], len(reused)
 
@@ -123,10 +124,11 @@ def extract_source(row: dict, crops_dir: Path, options: ExtractOptions,
     detector = _detector(options.detector)
     tracker = IouTracker()
     last_box = None  # where the face was in the latest frame: a video's next frames are searched there first
+    follow = row["media_type"] == "video" and not options.all_faces  # every face wanted: search every frame whole
     try:
         frames = iter_media_frames(row["path"], row["media_type"], num_frames=options.frames, every=options.every)
         for batch in _batched(frames, DETECT_BATCH):
-            detections, reused = _detect_or_reuse(detector, batch, source_faces, last_box)
+            detections, reused = _detect_or_reuse(detector, batch, source_faces, last_box, follow)
             result.reused_frames += reused
             for frame, faces in zip(batch, detections):
                 frame_index, image = frame.index, frame.image
@@ -284,7 +286,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--align", action="store_true", help="rotate crops so the eyes are level")
     parser.add_argument("--reuse-source-boxes", action="store_true",
                         help="fakes take the faces of their source video (index column `source`) instead of detecting")
-    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1), help="worker processes")
+    parser.add_argument("--workers", type=int, default=available_cores(),
+                        help="worker processes (default: one per core)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N index rows (for a quick look)")
 
 

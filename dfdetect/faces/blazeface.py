@@ -151,24 +151,41 @@ class BlazeFaceDetector:
         - a large image still without a face is searched in overlapping tiles (or always, with
           tiling="always"), because a face that is a tenth of a 1080p frame shrinks below the smallest
           anchors when the whole frame is letterboxed.
+
+        Passing `hints` (even all None) says the images are consecutive frames of one video, searched for
+        the face being followed: a face found in one large frame is the hint for the next (the caller's
+        hint is right only for the first — a face drifting 10 px a frame is ~100 px away one sampled
+        frame later), and the next frame is searched in that window *first*; the whole frame is looked
+        at when the window is empty, and in the batch's first frame always, so a new face is noticed
+        within a batch. Only a face that grows larger than the followed one mid-batch is seen late, so
+        callers that want every face of a frame pass no hints.
         """
-        results = self._detect_whole(images)
-        hints = list(hints) if hints is not None else [None] * len(images)
+        hints_given = hints is not None
+        hints = list(hints) if hints_given else [None] * len(images)
         large = [max(image.shape[:2]) > 3 * self.variant.input_size for image in images]
+        window_first = [hints_given and self.tiling != "never" and large[i] and i > 0 for i in range(len(images))]
+        results: list[list[Face]] = [[] for _ in images]
+        whole = [i for i in range(len(images)) if not window_first[i]]
+        for i, faces in zip(whole, self._detect_whole([images[i] for i in whole])):
+            results[i] = faces
         if self.variant is VARIANTS["full"]:
-            small_missed = [i for i, faces in enumerate(results) if not faces and not large[i]]
+            small_missed = [i for i in whole if not results[i] and not large[i]]
             if small_missed:
                 close_up = self._close_up_detector().detect([images[i] for i in small_missed])
                 for i, faces in zip(small_missed, close_up):
                     results[i] = faces
         if self.tiling == "never":
             return results
-        windows = [(i, *_window_around(hints[i], images[i].shape, self.variant.input_size))
-                   for i, faces in enumerate(results) if not faces and large[i] and hints[i] is not None]
-        self._add_found(results, images, windows)
-        tiles = [(i, x, y, side) for i, faces in enumerate(results)
-                 if large[i] and (self.tiling == "always" or not faces) for x, y, side in _tile_grid(images[i].shape)]
-        self._add_found(results, images, tiles)
+        for i, image in enumerate(images):
+            if not large[i]:
+                continue
+            hint = _largest(results[i - 1]).box if hints_given and i > 0 and results[i - 1] else hints[i]
+            if not results[i] and hint is not None:
+                self._add_found(results, images, [(i, *_window_around(hint, image.shape, self.variant.input_size))])
+            if window_first[i] and not results[i]:
+                results[i] = self._detect_whole([image])[0]
+            if self.tiling == "always" or not results[i]:
+                self._add_found(results, images, [(i, x, y, side) for x, y, side in _tile_grid(image.shape)])
         return [_merge_overlaps(faces) if len(faces) > 1 else faces for faces in results]
 
     def _add_found(self, results: list[list[Face]], images: Sequence[np.ndarray],
@@ -211,6 +228,10 @@ class BlazeFaceDetector:
             faces.sort(key=lambda f: f.area, reverse=True)
             results.append(faces)
         return results
+
+
+def _largest(faces: list[Face]) -> Face:
+    return max(faces, key=lambda face: (face.box[2] - face.box[0]) * (face.box[3] - face.box[1]))
 
 
 def _window_around(box: tuple[float, float, float, float], shape: tuple[int, ...],

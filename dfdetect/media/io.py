@@ -4,6 +4,7 @@ every failure raised as a DfdetectError with a code."""
 from __future__ import annotations
 
 import bisect
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,12 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
     except Exception as exc:  # PIL raises many types for broken files
         raise DfdetectError("unreadable_media", f"cannot decode image ({exc.__class__.__name__}: {exc})",
                             path, "the file is corrupt or not an image") from exc
+
+
+def available_cores() -> int:
+    """Cores this process may run on (the affinity mask, which containers and taskset narrow): what
+    sizes the worker pools of extract and scan."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _open_video(path: Path) -> av.container.InputContainer:

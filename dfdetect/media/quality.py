@@ -21,13 +21,22 @@ def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
 
 
-def downscale(image: np.ndarray, factor: float) -> np.ndarray:
-    """Shrink the sides by `factor` ≥ 1 (area averaging) and scale back up (bilinear): the detail lost
-    when a face is small in the frame and its crop is enlarged to the network's size."""
+def shrink(image: np.ndarray, factor: float, min_side: int = 1) -> np.ndarray:
+    """The image with its sides divided by `factor` ≥ 1 (area averaging), each at least `min_side` px."""
     height, width = image.shape[:2]
-    small = cv2.resize(image, (max(1, round(width / factor)), max(1, round(height / factor))),
-                       interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(image, (max(min_side, round(width / factor)), max(min_side, round(height / factor))),
+                      interpolation=cv2.INTER_AREA)
+
+
+def enlarge(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize back to (height, width), as the crop stage enlarges a small face."""
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def downscale(image: np.ndarray, factor: float) -> np.ndarray:
+    """Shrink the sides by `factor` ≥ 1 and scale back up: the detail lost when a face is small in the
+    frame and its crop is enlarged to the network's size."""
+    return enlarge(shrink(image, factor), *image.shape[:2])
 
 
 def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
@@ -47,7 +56,4 @@ def h264(image: np.ndarray, crf: int) -> np.ndarray:
 def video_quality(image: np.ndarray, factor: float, crf: int = 35) -> np.ndarray:
     """A face as it looks in a typical compressed video: downscaled by `factor`, then H.264 at `crf`
     at the small size, then enlarged back."""
-    height, width = image.shape[:2]
-    small = cv2.resize(image, (max(16, round(width / factor)), max(16, round(height / factor))),
-                       interpolation=cv2.INTER_AREA)
-    return cv2.resize(h264(small, crf), (width, height), interpolation=cv2.INTER_LINEAR)
+    return enlarge(h264(shrink(image, factor, min_side=16), crf), *image.shape[:2])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import socket
 import stat
 import subprocess
@@ -24,7 +23,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from dfdetect.errors import DfdetectError
-from dfdetect.media.io import DEFAULT_MAX_PIXELS, Frame, iter_media_frames, sniff_media_type
+from dfdetect.media.io import DEFAULT_MAX_PIXELS, Frame, available_cores, iter_media_frames, sniff_media_type
 
 KILL_GRACE_S = 2.0  # beyond the time limit, before a worker that did not stop itself is killed
 POLL_S = 0.05
@@ -250,5 +249,4 @@ def worker_count(requested: int | None) -> int:
     at most 8 (more rarely helps one inference session)."""
     if requested is not None:
         return requested
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(8, cores - 1))
+    return max(1, min(8, available_cores() - 1))

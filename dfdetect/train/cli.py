@@ -27,6 +27,10 @@ CSV_LOGGER = "pytorch_lightning.loggers.CSVLogger"
 CONFIG_NAME = "config.yaml"
 
 
+def _wants_anchors(quality_consistency: float) -> bool:
+    return quality_consistency > 0
+
+
 def checkpoint_filename(monitor: str) -> str:
     """`epoch03-video_auc0.9712.ckpt` for monitor val/video_auc: the file name says what it was chosen on."""
     return f"epoch{{epoch:02d}}-{monitor.rsplit('/', 1)[-1]}{{{monitor}:.4f}}"
@@ -63,6 +67,7 @@ class DetectorCLI(LightningCLI):
         })
         parser.link_arguments("model.input_size", "data.input_size")
         parser.link_arguments("model.crop_margin", "data.crop_margin")
+        parser.link_arguments("model.quality_consistency", "data.anchor_reals", compute_fn=_wants_anchors)
         parser.link_arguments("model.input_mean", "data.mean", apply_on="instantiate")
         parser.link_arguments("model.input_std", "data.std", apply_on="instantiate")
 

@@ -165,12 +165,17 @@ class CropDataset(Dataset):
     when the item is read. `degradations` (step → probability) then applies to every item alike. With
     `fixed_draws` each item draws from its own seeded generator, so validation sees the same fakes every
     epoch; otherwise items draw from one stream per worker.
+
+    With `anchor_reals` each item also carries its undegraded version under the same augmentation and
+    a flag that is 1 for a real whose degradation changed it: the pairs the model's quality-consistency
+    term compares (DetectorModule.quality_consistency).
     """
 
     def __init__(self, crop_paths: Sequence[str], labels: np.ndarray, source_ids: np.ndarray, transform,
                  synthetic: np.ndarray | None = None, landmarks: Sequence[np.ndarray | None] | None = None,
                  groups: np.ndarray | None = None, fake_maker: FakeMaker | None = None,
-                 degradations: dict[str, float] | None = None, seed: int = 0, fixed_draws: bool = False):
+                 degradations: dict[str, float] | None = None, seed: int = 0, fixed_draws: bool = False,
+                 anchor_reals: bool = False):
         self.crop_paths = list(crop_paths)
         self.labels = labels.astype(np.float32)
         self.source_ids = source_ids.astype(np.int64)
@@ -182,6 +187,7 @@ class CropDataset(Dataset):
         self.degradations = degradations or {}
         self.seed = seed
         self.fixed_draws = fixed_draws
+        self.anchor_reals = anchor_reals
         self.rng = np.random.default_rng(seed)
 
     def reseed(self, seed: int) -> None:
@@ -192,7 +198,12 @@ class CropDataset(Dataset):
         return len(self.crop_paths)
 
     def load_image(self, index: int) -> tuple[np.ndarray, float]:
-        """The uint8 RGB item before augmentation (the fake made, the degradations applied) and its label.
+        """The uint8 RGB item before augmentation (the fake made, the degradations applied) and its label."""
+        image, label, _ = self.load_views(index)
+        return image, label
+
+    def load_views(self, index: int) -> tuple[np.ndarray, float, np.ndarray]:
+        """The item as `load_image` gives it, its label, and the same item before degradation.
 
         A fake that cannot be made (a face too flat or off the crop) comes back as its real, labelled
         real: one odd crop must not stop a training run, and must never be a real under a fake label.
@@ -206,14 +217,19 @@ class CropDataset(Dataset):
             except DfdetectError as exc:
                 log.warning("no fake from %s (%s); used as a real", self.crop_paths[index], exc.message)
                 label = float(REAL)
+        undegraded = image
         if self.degradations:
             image = degrade(image, self.degradations, rng)
-        return image, label
+        return image, label, undegraded
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        image, label = self.load_image(index)
-        tensor = self.transform(image=image)["image"]
-        return tensor, torch.tensor(label, dtype=torch.float32), torch.tensor(self.source_ids[index])
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        image, label, undegraded = self.load_views(index)
+        item = (torch.tensor(label, dtype=torch.float32), torch.tensor(self.source_ids[index]))
+        if not self.anchor_reals:
+            return self.transform(image=image)["image"], *item
+        views = self.transform(image=image, anchor=undegraded)
+        anchored = label == REAL and image is not undegraded and not np.array_equal(image, undegraded)
+        return views["image"], *item, views["anchor"], torch.tensor(float(anchored))
 
 
 class DeepfakeDataModule(pl.LightningDataModule):
@@ -228,13 +244,16 @@ class DeepfakeDataModule(pl.LightningDataModule):
     split without fakes then gets one fixed-seed fake per real crop, so model selection works on real
     faces alone; a split that has fakes is evaluated as it is.
     degradations: step → probability (see dfdetect.train.degrade), applied to training items only.
+    anchor_reals: training items also carry their undegraded view (see CropDataset); set by the CLI
+    from the model's quality_consistency.
     """
 
     def __init__(self, crops: str, batch_size: int = 32, num_workers: int = 0, augment: str = "dfb",
                  input_size: int = 224, frames_per_video: int | None = None, balance: bool = True,
                  mean: tuple[float, float, float] = IMAGENET_MEAN, std: tuple[float, float, float] = IMAGENET_STD,
                  seed: int = 0, synthesis: str = "none", swap_fraction: float = 0.25,
-                 degradations: dict[str, float] | None = None, crop_margin: float = 1.3):
+                 degradations: dict[str, float] | None = None, crop_margin: float = 1.3,
+                 anchor_reals: bool = False):
         super().__init__()
         self.save_hyperparameters()
         if frames_per_video is not None and frames_per_video < 1:
@@ -261,6 +280,7 @@ class DeepfakeDataModule(pl.LightningDataModule):
         self.swap_fraction = swap_fraction
         self.degradations = check_degradations(degradations)
         self.crop_margin = crop_margin
+        self.anchor_reals = anchor_reals
         self.frame: pd.DataFrame | None = None
         self.source_paths: list[str] = []
 
@@ -320,7 +340,8 @@ class DeepfakeDataModule(pl.LightningDataModule):
                            transform, synthetic=synthetic, landmarks=rows["points"].tolist(),
                            groups=rows["group"].to_numpy(), fake_maker=fake_maker,
                            degradations=self.degradations if train else None,
-                           seed=self.seed + SPLITS.index(split), fixed_draws=not train)
+                           seed=self.seed + SPLITS.index(split), fixed_draws=not train,
+                           anchor_reals=train and self.anchor_reals and bool(self.degradations))
 
     def summary(self) -> dict:
         """Counts per split and label, recorded in the model contract as its training data."""

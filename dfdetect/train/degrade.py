@@ -5,6 +5,12 @@ learns "soft = fake" and then calls every frame of a compressed real video fake.
 fakes alike, after the fake is made, removes quality as a cue: the only thing left that separates the
 classes is the manipulation itself. H.264 is applied for real (libx264 through PyAV), because its
 blocking and deblocking differ from anything a JPEG or blur simulates.
+
+The steps follow a face through a video pipeline: a downscaled face stays small while it is blurred,
+noised and encoded — a codec works on the face at its size in the frame, where a CRF 35 block is a
+large part of an eye — and is enlarged back to the crop size only at the end, as the crop stage does.
+Encoding the enlarged face instead would be far milder than real video, and a model trained that way
+meets harsher faces at scan time than it ever saw.
 """
 
 from __future__ import annotations
@@ -14,9 +20,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from dfdetect.errors import DfdetectError
-from dfdetect.media.quality import downscale, gaussian_blur, gaussian_noise, h264, jpeg
+from dfdetect.media.quality import enlarge, gaussian_blur, gaussian_noise, h264, jpeg, shrink
 
-DOWNSCALE_FACTORS = (1.5, 3.0)  # side shrunk by this much, then scaled back up
+DOWNSCALE_FACTORS = (1.25, 3.5)  # side shrunk by this much: a 98 px face of a 128 px crop → 28–78 px
 BLUR_SIGMAS = (0.5, 1.5)
 NOISE_SIGMAS = (2.0, 8.0)  # grey levels
 JPEG_QUALITIES = (30, 95)
@@ -51,12 +57,13 @@ def degrade(image: np.ndarray, probabilities: Mapping[str, float], rng: np.rando
     stream — and with it every later item of a seeded run — does not depend on the image content.
     """
     draws = {name: (rng.random(), rng.random()) for name in DEFAULT_DEGRADATIONS}
+    height, width = image.shape[:2]
     for name in DEFAULT_DEGRADATIONS:
         coin, strength = draws[name]
         if coin >= probabilities.get(name, 0.0):
             continue
         if name == "downscale":
-            image = downscale(image, _between(DOWNSCALE_FACTORS, strength))
+            image = shrink(image, _between(DOWNSCALE_FACTORS, strength), min_side=16)
         elif name == "blur":
             image = gaussian_blur(image, _between(BLUR_SIGMAS, strength))
         elif name == "noise":
@@ -65,6 +72,8 @@ def degrade(image: np.ndarray, probabilities: Mapping[str, float], rng: np.rando
             image = jpeg(image, round(_between(JPEG_QUALITIES, strength)))
         else:
             image = h264(image, H264_CRFS[min(int(strength * len(H264_CRFS)), len(H264_CRFS) - 1)])
+    if image.shape[:2] != (height, width):
+        image = enlarge(image, height, width)
     return image
 
 

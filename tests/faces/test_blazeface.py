@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from dfdetect.faces import Face, create_detector, crop_face
-from dfdetect.faces.blazeface import VARIANTS, BlazeFaceDetector, make_anchors
+from dfdetect.faces.blazeface import VARIANTS, BlazeFaceDetector, _tile_grid, make_anchors
 from dfdetect.faces.tracking import IouTracker
 from dfdetect.media import read_image
 from dfdetect.sample_data import london_images, london_landmarks
@@ -126,3 +126,26 @@ def test_a_hint_from_the_previous_frame_replaces_the_tiled_search():
     assert found_blind and found_hinted
     np.testing.assert_allclose(found_hinted[0].box, found_blind[0].box, atol=8)
     assert hinted.images_run == 2 and blind.images_run > 10  # whole frame + one window, vs whole frame + tiles
+
+
+def test_in_a_batch_of_frames_each_face_found_is_the_hint_for_the_next_frame():
+    """A face drifting across a batch of sampled frames: only the first frame is searched whole and in
+    tiles; every later one in one window around the face found in the frame before it, not around a
+    stale hint, and not whole first."""
+    face = cv2.resize(read_image(london_images()[5]), (160, 160))
+    background = np.random.default_rng(3).integers(60, 140, (1080, 1920, 3), dtype=np.uint8)
+    frames = []
+    for step in range(8):  # 60 px a frame (sampled every ~6th frame of a 10 px/frame drift): 420 px in all,
+        frame = background.copy()  # far out of a window around the first frame's face by the end
+        x = 300 + 60 * step
+        frame[600:760, x : x + 160] = face
+        frames.append(frame)
+    chained, independent = CountingDetector("full"), CountingDetector("full")
+    found = chained.detect(frames, hints=[None] * len(frames))
+    independent.detect(frames)
+    assert all(faces for faces in found)
+    for step, faces in enumerate(found):
+        assert abs((faces[0].box[0] + faces[0].box[2]) / 2 - (300 + 60 * step + 80)) < 20
+    tiles = len(_tile_grid(frames[0].shape))
+    assert chained.images_run == 1 + tiles + (len(frames) - 1)  # first frame whole + tiled, then one window each
+    assert independent.images_run == len(frames) * (1 + tiles)

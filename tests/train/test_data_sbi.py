@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from dfdetect.errors import DfdetectError
 from dfdetect.media.quality import h264
@@ -17,7 +18,7 @@ from .conftest import SBI_CROP_SIZE, SBI_TRAIN_PEOPLE, SBI_VAL_PEOPLE
 
 
 def sbi_datamodule(crops, **options) -> DeepfakeDataModule:
-    datamodule = DeepfakeDataModule(str(crops), input_size=64, augment="none", synthesis="sbi", **options)
+    datamodule = DeepfakeDataModule(str(crops), input_size=64, synthesis="sbi", **{"augment": "none", **options})
     datamodule.setup("fit")
     return datamodule
 
@@ -135,3 +136,30 @@ def test_sbi_options_are_checked(real_face_crops):
         with pytest.raises(DfdetectError) as err:
             DeepfakeDataModule(str(real_face_crops), **options)
         assert err.value.code == "bad_config"
+
+
+def test_anchored_items_pair_each_degraded_real_with_its_clean_copy_under_one_augmentation(real_face_crops):
+    """The quality-consistency pairs: a real's anchor is the same crop, same flip/rotation/colour draw,
+    without the degradation; fakes and unchanged reals are not anchored."""
+    train = sbi_datamodule(real_face_crops, augment="dfb", degradations={"downscale": 0.5, "h264": 0.5},
+                           anchor_reals=True).split_dataset("train")
+    reals = len(train) // 2
+    flags = {REAL: [], FAKE: []}
+    for index in [*range(reals), *range(reals, 2 * reals)]:
+        train.reseed(index)
+        image, label, undegraded = train.load_views(index)
+        train.reseed(index)
+        tensor, label_tensor, _, anchor, anchored = train[index]
+        assert tensor.shape == anchor.shape == (3, 64, 64)
+        flags[int(label_tensor)].append(float(anchored))
+        if image is undegraded:
+            assert torch.equal(tensor, anchor) and anchored == 0  # no step drawn: nothing to compare
+        elif label == REAL:
+            assert anchored == 1 and not torch.equal(tensor, anchor)
+    assert set(flags[FAKE]) == {0.0}
+    assert 0 < np.mean(flags[REAL]) < 1  # some reals drew no degradation step at p = 0.5 each
+
+
+def test_items_are_plain_triples_without_anchors(real_face_crops):
+    train = sbi_datamodule(real_face_crops, degradations={"h264": 1.0}).split_dataset("train")
+    assert len(train[0]) == 3

@@ -5,9 +5,15 @@ import pytest
 
 from dfdetect.errors import DfdetectError
 from dfdetect.media.io import read_image
-from dfdetect.media.quality import downscale, h264, video_quality
+from dfdetect.media.quality import downscale, enlarge, h264, shrink, video_quality
 from dfdetect.sample_data import london_images
-from dfdetect.train.degrade import DEFAULT_DEGRADATIONS, check_degradations, degrade
+from dfdetect.train.degrade import (
+    DEFAULT_DEGRADATIONS,
+    DOWNSCALE_FACTORS,
+    H264_CRFS,
+    check_degradations,
+    degrade,
+)
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +88,16 @@ def test_check_degradations_refuses_unknown_steps_and_bad_probabilities():
         with pytest.raises(DfdetectError) as err:
             check_degradations(bad)
         assert err.value.code == "bad_config"
+
+
+def test_a_downscaled_face_is_encoded_at_its_small_size_then_enlarged(face):
+    """As in a video: the codec sees the face at its size in the frame, so CRF 35 costs far more detail
+    than it would on the full-size crop."""
+    seed = 3
+    out = degrade(face, {"downscale": 1.0, "h264": 1.0}, np.random.default_rng(seed))
+    draws = dict(zip(DEFAULT_DEGRADATIONS, np.random.default_rng(seed).random((len(DEFAULT_DEGRADATIONS), 2))))
+    factor = DOWNSCALE_FACTORS[0] + draws["downscale"][1] * (DOWNSCALE_FACTORS[1] - DOWNSCALE_FACTORS[0])
+    crf = H264_CRFS[min(int(draws["h264"][1] * len(H264_CRFS)), len(H264_CRFS) - 1)]
+    assert out.shape == face.shape
+    assert np.array_equal(out, enlarge(h264(shrink(face, factor, min_side=16), crf), *face.shape[:2]))
+    assert not np.array_equal(out, h264(downscale(face, factor), crf))

@@ -23,6 +23,7 @@ from dfdetect.train.module import (
     ema_decay_at,
     load_detector,
     mean_by_group,
+    quality_excess,
     smooth_labels,
     update_ema,
     warmup_factor,
@@ -80,7 +81,8 @@ def test_ema_module_evaluates_with_the_average_and_trains_the_network():
     assert all(k.startswith(("net.", "ema_net.")) for k in module.state_dict())
 
 
-@pytest.mark.parametrize("options", [{"optimizer": "lamb"}, {"schedule": "step"}, {"ema_decay": 1.0}])
+@pytest.mark.parametrize("options", [{"optimizer": "lamb"}, {"schedule": "step"}, {"ema_decay": 1.0},
+                                     {"quality_consistency": -1.0}])
 def test_module_rejects_unknown_training_options(options):
     with pytest.raises(DfdetectError) as err:
         DetectorModule(backbone="test_efficientnet", **options)
@@ -89,6 +91,33 @@ def test_module_rejects_unknown_training_options(options):
 
 def test_smooth_labels_moves_targets_towards_half():
     assert smooth_labels(torch.tensor([0.0, 1.0]), 0.1).tolist() == pytest.approx([0.05, 0.95])
+
+
+def test_quality_excess_penalises_only_degraded_reals_scoring_above_their_clean_copy():
+    degraded = torch.tensor([2.0, -1.0, 0.5], requires_grad=True)
+    clean = torch.tensor([1.0, 0.0, 0.5], requires_grad=True)
+    excess = quality_excess(degraded, clean)
+    assert excess.item() == pytest.approx((1.0 + 0 + 0) / 3)
+    excess.backward()
+    assert degraded.grad.tolist() == pytest.approx([1.0 / 3, 0.0, 0.0])
+    assert clean.grad is None  # the clean score is the target: never pulled up towards the degraded one
+
+
+def test_training_step_adds_the_quality_term_only_for_anchored_pairs():
+    torch.manual_seed(0)
+    module = DetectorModule(backbone="test_efficientnet", input_size=32, quality_consistency=2.0).eval()
+    images, anchors = torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32)
+    labels = torch.tensor([0.0, 0.0, 1.0, 1.0])
+    plain = module.training_step((images, labels, torch.arange(4)), 0)
+    unanchored = module.training_step((images, labels, torch.arange(4), anchors, torch.zeros(4)), 0)
+    anchored = torch.tensor([1.0, 1.0, 0.0, 0.0])
+    paired = module.training_step((images, labels, torch.arange(4), anchors, anchored), 0)
+    with torch.no_grad():
+        logits = module(torch.cat([images, anchors[:2]])).squeeze(1)
+    cross_entropy = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.tensor([0.0, 0, 1, 1, 0, 0]))
+    expected = cross_entropy + 2.0 * quality_excess(logits[:2], logits[4:])
+    assert unanchored.item() == pytest.approx(plain.item())
+    assert paired.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_mean_by_group():
