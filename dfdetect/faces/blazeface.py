@@ -156,9 +156,9 @@ class BlazeFaceDetector:
         the face being followed: a face found in one large frame is the hint for the next (the caller's
         hint is right only for the first — a face drifting 10 px a frame is ~100 px away one sampled
         frame later), and the next frame is searched in that window *first*; the whole frame is looked
-        at when the window is empty, and in the batch's first frame always, so a new face is noticed
-        within a batch. Only a face that grows larger than the followed one mid-batch is seen late, so
-        callers that want every face of a frame pass no hints.
+        at when the window is empty, and in the batch's first frame always. A face that appears elsewhere
+        while the followed one stays in view is thus seen at the next batch's first frame, not before:
+        callers that want every face of every frame pass no hints.
         """
         hints_given = hints is not None
         hints = list(hints) if hints_given else [None] * len(images)
