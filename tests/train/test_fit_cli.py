@@ -115,3 +115,23 @@ def test_ema_sgd_poly_mixed_precision_and_accumulation_from_the_command_line(lat
     assert config["trainer"]["precision"] == "bf16-mixed" and config["trainer"]["accumulate_grad_batches"] == 3
     network, _ = load_detector(log_dir / "checkpoints" / "last.ckpt")
     assert torch.equal(network.conv_stem.weight, weights["ema_net.conv_stem.weight"])
+
+
+def test_ddp_on_two_cpu_processes_trains_and_checkpoints(tiny_config, tiny_crops, latest_log_dir, tmp_path):
+    """Lightning's own DDP flags, through the real CLI (DDP re-launches the command line, so it runs as
+    a subprocess): two processes, one checkpoint, validation metrics gathered from both."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "dfdetect.cli", "fit", "--config", str(tiny_config),
+                           "--data.crops", str(tiny_crops), *QUIET, "--trainer.default_root_dir", str(tmp_path),
+                           "--trainer.devices", "2", "--trainer.strategy", "ddp"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    log_dir = latest_log_dir(tmp_path)
+    state = torch.load(log_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert state["global_step"] == 3  # limit_train_batches per process, gradients averaged between them
+    config = yaml.safe_load((log_dir / "config.yaml").read_text())
+    assert config["trainer"]["strategy"] == "ddp" and int(config["trainer"]["devices"]) == 2
+    metrics = epoch_metrics(log_dir, "val")
+    assert len(metrics) == 1 and 0.0 <= metrics["val/video_auc"].iloc[0] <= 1.0
