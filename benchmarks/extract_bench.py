@@ -1,7 +1,7 @@
 """Videos per minute of `dfdetect extract` against a naive extractor, on generated 1080p H.264 clips.
 
 The clips: ~10 s at 30 fps, 1920×1080, a bundled London portrait (240 px; the face in it ~90 px, 5 % of
-the frame width, too small for BlazeFace's whole-frame pass in most frames) drifting
+the frame width, often too small for BlazeFace's whole-frame pass) drifting
 over a textured background, encoded with PyAV's libx264 (preset veryfast, CRF 23, default GOP).
 
 Ours: `dfdetect.extract.extract` with 32 frames per video: decodes in order, skipping pictures no

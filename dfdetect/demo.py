@@ -96,15 +96,16 @@ def report(results_path: Path, scan_dir: Path, model: Path, html_path: Path, sec
 
 
 def render_report(rows: list[tuple], summary: dict, model: Path, labels: np.ndarray, probs: np.ndarray) -> str:
+    from scipy.special import logit
+
     from dfdetect.evaluate.plots import histogram_figure, roc_figure
     from dfdetect.evaluate.report import STYLE, embedded_png, fmt, html_table
-    from dfdetect.scan.aggregate import logit
 
     figures = {}
     if len(set(labels.tolist())) == 2:
         figures["ROC (all labelled samples)"] = roc_figure({"demo": (labels, probs)}, "ROC")
         figures["scores of reals and fakes"] = histogram_figure(
-            {"demo": (labels, np.array([logit(p) for p in probs]))}, logit(summary["threshold"]), "scores")
+            {"demo": (labels, np.array([logit(p) for p in probs]))}, float(logit(summary["threshold"])), "scores")
     headline = [[summary["files"], summary["ok"], summary["no_face"], summary["error"], summary["flagged"],
                  summary["auc"], summary["accuracy"], summary["tpr"], summary["fpr"]]]
     parts = [

@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import expit
 from sklearn.metrics import f1_score, roc_auc_score
 
 from dfdetect.calibrate import (
@@ -22,15 +23,11 @@ from dfdetect.errors import DfdetectError
 from dfdetect.evaluate.metrics import rates_at_threshold
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-x))
-
-
 def bernoulli_logits(n: int, seed: int, spread: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
     """True logits and labels drawn from them, so sigmoid(true logit) is perfectly calibrated."""
     rng = np.random.default_rng(seed)
     true_logits = rng.normal(0.0, spread, n)
-    labels = (rng.random(n) < sigmoid(true_logits)).astype(int)
+    labels = (rng.random(n) < expit(true_logits)).astype(int)
     return true_logits, labels
 
 
@@ -51,7 +48,7 @@ def test_fpr_thresholds_hit_their_target(target):
     rng = np.random.default_rng(5)
     n_real, n_fake = 2000, 1000
     labels = np.r_[np.zeros(n_real, int), np.ones(n_fake, int)]
-    probs = sigmoid(np.r_[rng.normal(-1.0, 1.0, n_real), rng.normal(1.0, 1.0, n_fake)])
+    probs = expit(np.r_[rng.normal(-1.0, 1.0, n_real), rng.normal(1.0, 1.0, n_fake)])
     thresholds = named_thresholds(labels, probs, fprs=[target])
     achieved = rates_at_threshold(labels, probs, thresholds[f"fpr@{target:g}"])["fpr"]
     assert achieved <= target
@@ -70,7 +67,7 @@ def test_fpr_threshold_with_ties_never_exceeds_target():
 def test_max_f1_and_youden_are_best_over_all_candidate_thresholds():
     rng = np.random.default_rng(3)
     labels = rng.integers(0, 2, 300)
-    probs = np.round(sigmoid(rng.normal(1.2 * (2 * labels - 1), 1.5)), 3)  # rounding makes ties
+    probs = np.round(expit(rng.normal(1.2 * (2 * labels - 1), 1.5)), 3)  # rounding makes ties
     thresholds = named_thresholds(labels, probs)
     candidates = np.unique(probs)
     best_f1 = max(f1_score(labels, probs >= t) for t in candidates)
@@ -111,7 +108,7 @@ def test_calibration_lowers_ece_of_over_confident_scores():
                                                "fake": int(labels.sum()), "crops": 5000}
     assert calibration.warnings == []
     # the headline numbers export copies into the contract, at the fitted temperature
-    probs = sigmoid(table["logit"].to_numpy() / calibration.temperature)
+    probs = expit(table["logit"].to_numpy() / calibration.temperature)
     assert calibration.metrics["auc"] == pytest.approx(roc_auc_score(labels, probs))
     assert calibration.metrics["ece"] == calibration.after["ece"] and calibration.metrics["n"] == 5000
     assert calibration.metrics["unit"] == "frame" and 0 < calibration.metrics["brier"] < 0.25
@@ -124,7 +121,7 @@ def test_separated_set_keeps_unit_temperature_and_usable_thresholds():
     assert calibration.temperature == 1.0
     assert any("perfectly separated" in w for w in calibration.warnings)
     # the EER threshold is the lowest fake's probability, not a saturated 1.0
-    assert calibration.thresholds["eer"] == pytest.approx(sigmoid(np.array(1.0)))
+    assert calibration.thresholds["eer"] == pytest.approx(expit(np.array(1.0)))
     assert calibration.after == calibration.before
 
 

@@ -215,7 +215,8 @@ def test_calibration_enters_the_contract_and_the_scanner_reads_it_from_the_file_
                                                                                         face_crops, calibration):
     import json
 
-    from dfdetect.scan.aggregate import sigmoid
+    from scipy.special import expit
+
     from dfdetect.scan.pipeline import scan_paths
     from dfdetect.scan.session import OnnxModel
 
@@ -245,7 +246,7 @@ def test_calibration_enters_the_contract_and_the_scanner_reads_it_from_the_file_
     crop = london_parity_crops(stored, limit=1)  # cut as the scanner cuts
     raw = ort.InferenceSession(str(out)).run(["logits"], {"images": stored.preprocessing.to_tensor(crop)})[0].item()
     assert record["logit"] == pytest.approx(raw / stored.temperature, abs=1e-4)
-    assert record["probability"] == pytest.approx(float(sigmoid(raw / stored.temperature)), abs=1e-4)
+    assert record["probability"] == pytest.approx(float(expit(raw / stored.temperature)), abs=1e-4)
     assert (record["threshold_name"], record["threshold"]) == ("eer", calibration.thresholds["eer"])
     assert record["decision"] == (record["probability"] >= calibration.thresholds["eer"])
 

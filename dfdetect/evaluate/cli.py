@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
+from scipy.special import expit, logit
 
 from dfdetect import __version__
 from dfdetect.errors import DfdetectError
@@ -32,7 +32,7 @@ from dfdetect.evaluate.summary import (
     source_logits,
 )
 from dfdetect.records import SPLITS
-from dfdetect.scan.aggregate import AGGREGATIONS, logit, parse_rule
+from dfdetect.scan.aggregate import AGGREGATIONS, parse_rule
 
 DEFAULT_AGGREGATIONS = ("mean", "median", "max", "topk_mean", "confident")
 
@@ -101,7 +101,7 @@ def build_figures(crops: pd.DataFrame, metrics: dict) -> dict[str, bytes]:
         videos[name] = (units["label"].to_numpy(), units["logit"].to_numpy() / temperature)
     rules = metrics["calibration"]
     default_p = rules["thresholds"].get(rules["default_threshold"])
-    threshold_logit = logit(default_p) if default_p is not None and 0.0 < default_p < 1.0 else None
+    threshold_logit = float(logit(default_p)) if default_p is not None and 0.0 < default_p < 1.0 else None
     figures = {
         "ROC per set (videos)": roc_figure(videos, f"videos ({primary})"),
         "ROC per set (frames)": roc_figure(frames, "frames"),

@@ -12,6 +12,7 @@ import inspect
 from collections.abc import Callable
 
 import numpy as np
+from scipy.special import logit
 
 from dfdetect.errors import DfdetectError
 
@@ -25,15 +26,6 @@ def register_aggregation(name: str) -> Callable[[AggregationRule], AggregationRu
         return rule
 
     return add
-
-
-def sigmoid(x: np.ndarray | float) -> np.ndarray | float:
-    """Logistic function without overflow for large |x| (float64)."""
-    return np.exp(-np.logaddexp(0.0, -np.asarray(x, np.float64)))
-
-
-def logit(p: float) -> float:
-    return float(np.log(p) - np.log1p(-p))
 
 
 @register_aggregation("mean")

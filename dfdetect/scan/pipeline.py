@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit
 from tqdm import tqdm
 
 from dfdetect import __version__
@@ -29,7 +30,7 @@ from dfdetect.errors import DfdetectError
 from dfdetect.faces import FaceDetector, create_detector, crop_face
 from dfdetect.media.io import DEFAULT_MAX_PIXELS, Frame
 from dfdetect.records import ScanRecord, file_sha256
-from dfdetect.scan.aggregate import aggregate, sigmoid
+from dfdetect.scan.aggregate import aggregate
 from dfdetect.scan.decode import DecodePool, DecodeSettings, FileDecoded, FrameChunk, worker_count
 from dfdetect.scan.inputs import expand_inputs
 from dfdetect.scan.session import OnnxModel
@@ -276,9 +277,9 @@ def build_record(prepared: PreparedFile, logits: np.ndarray, model: OnnxModel, d
     if len(logits) == 0:
         return dataclasses.replace(record, status="no_face")
     calibrated = np.asarray(logits, np.float64) / contract.temperature
-    probabilities = sigmoid(calibrated)
+    probabilities = expit(calibrated)
     file_logit = aggregate(calibrated, contract.aggregation)
-    probability = float(sigmoid(file_logit))
+    probability = float(expit(file_logit))
     threshold_name, threshold = contract.decision_threshold()
     face_scores = [{"frame_index": face.frame_index, "face_index": face.face_index, "box": list(face.box),
                     "logit": float(value), "probability": float(p)}

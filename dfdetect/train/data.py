@@ -228,7 +228,7 @@ class CropDataset(Dataset):
         if not self.anchor_reals:
             return self.transform(image=image)["image"], *item
         views = self.transform(image=image, anchor=undegraded)
-        anchored = label == REAL and image is not undegraded and not np.array_equal(image, undegraded)
+        anchored = label == REAL and image is not undegraded  # degrade returns its input when no step ran
         return views["image"], *item, views["anchor"], torch.tensor(float(anchored))
 
 

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from scipy.special import expit
 
 from dfdetect.contract import ModelContract, Preprocessing
 from dfdetect.export import export_onnx, london_parity_crops
 from dfdetect.sample_data import LONDON_DIR
-from dfdetect.scan.aggregate import sigmoid
 from dfdetect.scan.session import OnnxModel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,7 +74,7 @@ def test_node_consumer_reproduces_the_python_scanner(node_modules, model_and_cro
 
     model = OnnxModel(model_path, device="cpu")  # the scanner's session and its per-face arithmetic
     logits = model.logits(model.contract.preprocessing.to_tensor(crops)).astype(np.float64)
-    expected = sigmoid(logits / model.contract.temperature)
+    expected = expit(logits / model.contract.temperature)
     threshold_name, threshold = model.contract.decision_threshold()
 
     node_probabilities = np.array([r["probability"] for r in node["results"]])

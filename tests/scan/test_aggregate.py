@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.special import logit
 
 from dfdetect.errors import DfdetectError
-from dfdetect.scan.aggregate import AGGREGATIONS, aggregate, logit, parse_rule, sigmoid
+from dfdetect.scan.aggregate import AGGREGATIONS, aggregate, parse_rule
 
 LOGITS = [-2.0, 0.5, 1.0, 4.0, 9.0]
 
@@ -41,13 +42,6 @@ def test_confident_rule_averages_only_confident_faces_when_there_are_enough():
     split = [logit(0.9)] * 5 + [logit(0.1)] * 5  # both sides at 50 %: fakes win
     assert aggregate(split, "confident") == pytest.approx(logit(0.9))
     assert aggregate(fake_side, "confident", min_fraction=0.7) == pytest.approx(np.mean(fake_side))
-
-
-def test_sigmoid_is_exact_at_extremes():
-    values = sigmoid(np.array([-1000.0, 0.0, 1000.0, 2.0]))
-    assert values[0] == 0.0 and values[1] == 0.5 and values[2] == 1.0
-    assert values[3] == pytest.approx(1 / (1 + np.exp(-2.0)))
-    assert logit(float(sigmoid(3.25))) == pytest.approx(3.25)
 
 
 def test_rule_specs_and_their_errors():

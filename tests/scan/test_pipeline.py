@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from scipy.special import expit
 
 from dfdetect.errors import DfdetectError
 from dfdetect.media.encode import write_video
 from dfdetect.media.io import read_image
 from dfdetect.records import SCAN_COLUMNS
 from dfdetect.sample_data import LONDON_DIR, london_images
-from dfdetect.scan.aggregate import sigmoid
 from dfdetect.scan.cli import add_arguments, run
 from dfdetect.scan.pipeline import scan_paths
 from dfdetect.scan.writers import read_jsonl
@@ -66,7 +66,7 @@ def test_scan_gives_one_record_per_file_and_keeps_going_past_bad_files(media_dir
         record = records[name]
         assert record["status"] == "ok" and record["error_code"] == ""
         assert record["faces_scored"] >= 1 and 0.0 <= record["probability"] <= 1.0
-        assert record["probability"] == pytest.approx(float(sigmoid(record["logit"])))
+        assert record["probability"] == pytest.approx(float(expit(record["logit"])))
         assert record["decision"] == (record["probability"] >= 0.5)
         assert record["threshold_name"] == "default" and record["threshold"] == 0.5
         assert 1 <= len(record["top_faces"]) <= 5
@@ -95,7 +95,7 @@ def test_details_hold_every_face_and_aggregate_follows_the_contract(media_dir, m
     logits = sorted((s["logit"] for s in scores), reverse=True)
     assert record["logit"] == pytest.approx(np.mean(logits[:2]))  # contract: topk_mean:k=2
     for score in scores:
-        assert score["probability"] == pytest.approx(float(sigmoid(score["logit"])))
+        assert score["probability"] == pytest.approx(float(expit(score["logit"])))
 
 
 def test_resume_skips_recorded_files_and_rescans_changed_ones(media_dir, model_path, tmp_path):
