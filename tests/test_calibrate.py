@@ -11,6 +11,7 @@ from dfdetect.calibrate import (
     Calibration,
     add_arguments,
     calibrate_scores,
+    fit_platt,
     fit_temperature,
     named_thresholds,
     read_calibration,
@@ -36,6 +37,37 @@ def test_temperature_scaling_recovers_known_temperature(true_temperature):
     true_logits, labels = bernoulli_logits(20000, seed=11)
     fitted = fit_temperature(true_logits * true_temperature, labels)
     assert fitted == pytest.approx(true_temperature, rel=0.05)
+
+
+@pytest.mark.parametrize(("true_temperature", "true_bias"), [(2.0, -1.0), (0.7, 0.5)])
+def test_platt_scaling_recovers_known_temperature_and_bias(true_temperature, true_bias):
+    true_logits, labels = bernoulli_logits(20000, seed=12)
+    scaling = fit_platt((true_logits - true_bias) * true_temperature, labels)  # calibrated = raw / T + bias
+    assert scaling.temperature == pytest.approx(true_temperature, rel=0.05)
+    assert scaling.bias == pytest.approx(true_bias, abs=0.06)
+
+
+def test_platt_rejects_logits_that_rank_reals_above_fakes():
+    true_logits, labels = bernoulli_logits(2000, seed=13)
+    with pytest.raises(DfdetectError, match="do not rank fakes above reals") as caught:
+        fit_platt(-true_logits, labels)
+    assert caught.value.code == "bad_input"
+
+
+def test_a_shift_no_temperature_can_undo_is_removed_by_platt():
+    # every score pushed 2 logits towards "real", as a loss that holds degraded reals down can do
+    true_logits, labels = bernoulli_logits(5000, seed=14, spread=1.5)
+    table = pd.DataFrame({"logit": true_logits - 2.0, "label": labels,
+                          "source_path": [f"img{i}.jpg" for i in range(labels.size)]})
+    temperature_only = calibrate_scores(table, by="frame")
+    platt = calibrate_scores(table, by="frame", method="platt")
+    assert temperature_only.bias == 0.0 and temperature_only.method == "temperature"
+    assert platt.method == "platt" and platt.bias == pytest.approx(2.0, abs=0.15)
+    assert platt.temperature == pytest.approx(1.0, rel=0.1)
+    assert platt.after["ece"] < 0.03 < 0.08 < temperature_only.after["ece"]
+    probs = expit(table["logit"].to_numpy() / platt.temperature + platt.bias)
+    assert platt.thresholds["eer"] == pytest.approx(calibrate_scores(
+        table.assign(logit=np.log(probs / (1 - probs))), by="frame").thresholds["eer"], rel=1e-6)
 
 
 def test_temperature_of_perfectly_separated_scores_hits_lower_bound():
@@ -223,6 +255,19 @@ def test_cli_frame_mode_and_custom_split(tmp_path):
     calibration = read_calibration(out)
     assert calibration.fitted_on["counts"] == {"units": 60, "real": 30, "fake": 30, "crops": 60}
     assert set(calibration.thresholds) == {"eer", "fpr@0.1", "max_f1", "youden", "default"}
+    assert calibration.method == "temperature" and calibration.bias == 0.0
+
+
+def test_cli_platt_method_writes_a_bias(tmp_path, capsys):
+    scores = tmp_path / "scores.parquet"
+    write_scores(scores, n_videos_per_label=30)  # val fakes centred at +1, reals at -1: the bias is small
+    out = tmp_path / "calibration.json"
+    run(parse(["--scores", str(scores), "--out", str(out), "--method", "platt"]))
+    calibration = read_calibration(out)
+    assert calibration.method == "platt" and calibration.bias != 0.0
+    assert f"bias {calibration.bias:+.4f}" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        parse(["--scores", str(scores), "--out", str(out), "--method", "isotonic"])
 
 
 def test_cli_errors_name_the_scores_file(tmp_path):
@@ -255,3 +300,4 @@ def test_cli_model_needs_crops_and_reads_older_calibration_files(tmp_path):
     older = {"schema": "dfdetect.calibration/v1", "temperature": 1.5, "thresholds": {"eer": 0.4, "default": 0.4},
              "default_threshold": "eer", "fitted_on": {}, "before": {}, "after": {}, "warnings": []}
     assert Calibration.from_json(json.dumps(older)).metrics == {}
+    assert Calibration.from_json(json.dumps(older)).scaling().bias == 0.0

@@ -32,12 +32,14 @@ from dfdetect.sample_data import LONDON_DIR, london_images
 
 INPUT_SIZE = 64
 TEMPERATURE = 1.7
+LOGIT_BIAS = 0.6
 
 
 @pytest.fixture(scope="module")
 def contract() -> ModelContract:
     return ModelContract(preprocessing=Preprocessing(input_size=INPUT_SIZE, crop_margin=1.3),
-                         backbone="efficientnet_b0", temperature=TEMPERATURE, aggregation="confident",
+                         backbone="efficientnet_b0", temperature=TEMPERATURE, logit_bias=LOGIT_BIAS,
+                         aggregation="confident",
                          thresholds={"default": 0.5, "low_fpr": 0.83}, default_threshold="low_fpr")
 
 
@@ -82,13 +84,13 @@ def test_parity_on_real_face_crops_and_contract_round_trip(exported, contract, f
     assert not list(out.parent.glob("*.tmp"))
 
 
-def test_probability_output_is_sigmoid_of_logits_over_temperature(exported, network, contract, face_crops):
+def test_probability_output_is_the_calibrated_sigmoid_of_the_logits(exported, network, contract, face_crops):
     out, _ = exported
     batch = contract.preprocessing.to_tensor(face_crops)
     logits, probability = ort.InferenceSession(str(out)).run(["logits", "probability"], {"images": batch})
     assert logits.std() > 1.0  # scores spread over several logit units: the comparison below means something
-    np.testing.assert_allclose(probability, 1.0 / (1.0 + np.exp(-logits.astype(np.float64) / TEMPERATURE)),
-                               atol=1e-6)
+    calibrated = logits.astype(np.float64) / TEMPERATURE + LOGIT_BIAS
+    np.testing.assert_allclose(probability, 1.0 / (1.0 + np.exp(-calibrated)), atol=1e-6)
     with torch.no_grad():
         expected = network(torch.from_numpy(batch)).numpy()
     np.testing.assert_allclose(logits, expected, atol=1e-3)
@@ -199,16 +201,18 @@ def test_opset_18_uses_the_dynamo_exporter_with_a_dynamic_batch(tmp_path, contra
 
 @pytest.fixture(scope="module")
 def calibration():
-    """A calibration fitted on synthetic validation videos (T ≈ 2: the logits are twice too confident)."""
+    """A Platt calibration fitted on synthetic validation videos whose logits are twice too confident
+    and shifted up by 1.5 (T ≈ 2, bias ≈ −0.75)."""
     from dfdetect.calibrate import calibrate_scores
 
     rng = np.random.default_rng(0)
     true_logits = rng.normal(0.0, 2.0, 400)
     labels = (rng.random(400) < 1 / (1 + np.exp(-true_logits))).astype(int)
-    table = pd.DataFrame({"logit": 2.0 * true_logits, "label": labels, "source_path": [f"/v/{i}" for i in range(400)]})
+    table = pd.DataFrame({"logit": 2.0 * true_logits + 1.5, "label": labels,
+                          "source_path": [f"/v/{i}" for i in range(400)]})
     return calibrate_scores(table, by="video", aggregation="median", default="eer", fprs=[0.05],
                             fitted_on={"scores": "/runs/val/scores.parquet", "scores_sha256": "ab" * 32,
-                                       "split": "val"})
+                                       "split": "val"}, method="platt")
 
 
 def test_calibration_enters_the_contract_and_the_scanner_reads_it_from_the_file_alone(tmp_path, network, contract,
@@ -226,6 +230,7 @@ def test_calibration_enters_the_contract_and_the_scanner_reads_it_from_the_file_
 
     stored = OnnxModel(out, device="cpu").contract  # the scanner's own view of the file
     assert stored.temperature == calibration.temperature and 1.8 < stored.temperature < 2.2
+    assert stored.logit_bias == calibration.bias and -0.95 < stored.logit_bias < -0.55
     assert stored.thresholds == calibration.thresholds and stored.default_threshold == "eer"
     assert stored.decision_threshold() == ("eer", calibration.thresholds["eer"])
     assert stored.aggregation == "median"  # the rule the per-video thresholds were fitted with
@@ -245,8 +250,9 @@ def test_calibration_enters_the_contract_and_the_scanner_reads_it_from_the_file_
     assert record["status"] == "ok" and record["faces_scored"] == 1
     crop = london_parity_crops(stored, limit=1)  # cut as the scanner cuts
     raw = ort.InferenceSession(str(out)).run(["logits"], {"images": stored.preprocessing.to_tensor(crop)})[0].item()
-    assert record["logit"] == pytest.approx(raw / stored.temperature, abs=1e-4)
-    assert record["probability"] == pytest.approx(float(expit(raw / stored.temperature)), abs=1e-4)
+    assert record["logit"] == pytest.approx(raw / stored.temperature + stored.logit_bias, abs=1e-4)
+    assert record["probability"] == pytest.approx(float(expit(raw / stored.temperature + stored.logit_bias)),
+                                                  abs=1e-4)
     assert (record["threshold_name"], record["threshold"]) == ("eer", calibration.thresholds["eer"])
     assert record["decision"] == (record["probability"] >= calibration.thresholds["eer"])
 
@@ -282,6 +288,7 @@ def test_cli_exports_with_calibration_simplified_graph_and_labelled_parity(tmp_p
     assert f"decision threshold eer = {calibration.thresholds['eer']:.6g}" in printed
     stored = read_contract(tmp_path / "m.onnx")
     assert stored.temperature == calibration.temperature and stored.thresholds == calibration.thresholds
+    assert stored.logit_bias == calibration.bias != 0.0
     assert len(stored.checkpoint_sha256) == 64 and stored.val_metrics["calibrated"]["unit"] == "video"
     onnx.checker.check_model(onnx.load(str(tmp_path / "m.onnx")))
 

@@ -1,6 +1,6 @@
 """`dfdetect evaluate`: score crop sets with a model and write scores.parquet, metrics.json and report.html.
 
-Probabilities use the temperature and thresholds the model will ship with: those of
+Probabilities use the calibration (temperature, bias) and thresholds the model will ship with: those of
 `--calibration` when given (to judge a calibration before exporting it), else the model contract's.
 Every number is computed from raw logits in float64, on the same units the scanner reports.
 """
@@ -17,6 +17,7 @@ import pandas as pd
 from scipy.special import expit, logit
 
 from dfdetect import __version__
+from dfdetect.contract import LogitScaling
 from dfdetect.errors import DfdetectError
 from dfdetect.evaluate.metrics import expected_calibration_error, log_loss, reliability_bins
 from dfdetect.evaluate.plots import histogram_figure, reliability_figure, robustness_figure, roc_figure
@@ -38,24 +39,29 @@ DEFAULT_AGGREGATIONS = ("mean", "median", "max", "topk_mean", "confident")
 
 
 def decision_rules(model: ScoringModel, calibration_path: str | Path | None) -> dict:
-    """Temperature, thresholds and the default threshold's name, and where they came from."""
+    """Temperature, bias, thresholds and the default threshold's name, and where they came from."""
     if calibration_path is not None:
         from dfdetect.calibrate import read_calibration
 
         calibration = read_calibration(calibration_path)
-        return {"temperature": calibration.temperature, "thresholds": dict(calibration.thresholds),
-                "default_threshold": calibration.default_threshold, "source": str(calibration_path)}
+        return {"temperature": calibration.temperature, "bias": calibration.bias,
+                "thresholds": dict(calibration.thresholds), "default_threshold": calibration.default_threshold,
+                "source": str(calibration_path)}
     contract = model.contract
-    return {"temperature": contract.temperature, "thresholds": dict(contract.thresholds),
+    return {"temperature": contract.temperature, "bias": contract.logit_bias, "thresholds": dict(contract.thresholds),
             "default_threshold": contract.default_threshold, "source": "model contract"}
 
 
-def calibration_effect(crops: pd.DataFrame, rule: str, temperature: float) -> dict:
-    """Video-level reliability at T = 1 and at the model's T, on the evaluated data: whether a
-    temperature fitted on validation still holds on this split."""
-    units = source_logits(crops, rule, temperature)
+def rules_scaling(rules: dict) -> LogitScaling:
+    return LogitScaling(rules["temperature"], rules["bias"])
+
+
+def calibration_effect(crops: pd.DataFrame, rule: str, scaling: LogitScaling) -> dict:
+    """Video-level reliability of the raw sigmoid and of the model's calibration, on the evaluated
+    data: whether a calibration fitted on validation still holds on this split."""
+    units = source_logits(crops, rule, scaling)
     labels, logits = units["label"].to_numpy(), units["logit"].to_numpy(np.float64)
-    before, after = expit(logits), expit(logits / temperature)
+    before, after = expit(logits), scaling.probability(logits)
     return {
         "ece_before": expected_calibration_error(labels, before),
         "ece_after": expected_calibration_error(labels, after),
@@ -71,13 +77,13 @@ def compute_metrics(model: ScoringModel, crops: pd.DataFrame, rules: dict, split
     """metrics.json's content. `crops` holds a finite `logit` per row; `scores`, when given, holds the
     robustness conditions' logits aligned with it."""
     contract = model.contract
-    temperature, thresholds = rules["temperature"], rules["thresholds"]
+    scaling, thresholds = rules_scaling(rules), rules["thresholds"]
     primary = contract.aggregation
     per_set = {}
     for name, rows in crops.groupby("set", sort=False):
-        per_set[name] = {**set_metrics(rows, primary, temperature, thresholds),
-                         "breakdown": breakdown(rows, primary, temperature),
-                         "aggregations": compare_aggregations(rows, aggregations, temperature, thresholds,
+        per_set[name] = {**set_metrics(rows, primary, scaling, thresholds),
+                         "breakdown": breakdown(rows, primary, scaling),
+                         "aggregations": compare_aggregations(rows, aggregations, scaling, thresholds,
                                                               rules["default_threshold"])}
     return {
         "toolkit_version": __version__,
@@ -85,20 +91,20 @@ def compute_metrics(model: ScoringModel, crops: pd.DataFrame, rules: dict, split
                   "sha256": model.sha256, "backbone": contract.backbone, "training_data": contract.training_data},
         "split": split,
         "aggregation": primary,
-        "calibration": {**rules, **calibration_effect(crops, primary, temperature)},
+        "calibration": {**rules, **calibration_effect(crops, primary, scaling)},
         "sets": per_set,
         "cross_dataset": cross_dataset_matrix(contract.training_data.get("datasets", []), per_set),
-        "robustness": robustness(crops, scores, SWEEPS, primary, temperature) if scores is not None else {},
+        "robustness": robustness(crops, scores, SWEEPS, primary, scaling) if scores is not None else {},
     }
 
 
 def build_figures(crops: pd.DataFrame, metrics: dict) -> dict[str, bytes]:
-    temperature, primary = metrics["calibration"]["temperature"], metrics["aggregation"]
+    scaling, primary = rules_scaling(metrics["calibration"]), metrics["aggregation"]
     frames, videos = {}, {}
     for name, rows in crops.groupby("set", sort=False):
-        units = source_logits(rows, primary, temperature)
-        frames[name] = (rows["label"].to_numpy(), rows["logit"].to_numpy() / temperature)
-        videos[name] = (units["label"].to_numpy(), units["logit"].to_numpy() / temperature)
+        units = source_logits(rows, primary, scaling)
+        frames[name] = (rows["label"].to_numpy(), scaling.calibrated(rows["logit"].to_numpy()))
+        videos[name] = (units["label"].to_numpy(), scaling.calibrated(units["logit"].to_numpy()))
     rules = metrics["calibration"]
     default_p = rules["thresholds"].get(rules["default_threshold"])
     threshold_logit = float(logit(default_p)) if default_p is not None and 0.0 < default_p < 1.0 else None
@@ -107,7 +113,7 @@ def build_figures(crops: pd.DataFrame, metrics: dict) -> dict[str, bytes]:
         "ROC per set (frames)": roc_figure(frames, "frames"),
         "Score histograms, real vs fake (videos)": histogram_figure(videos, threshold_logit, "videos"),
         "Reliability before / after calibration": reliability_figure(
-            rules["reliability_before"], rules["reliability_after"], temperature),
+            rules["reliability_before"], rules["reliability_after"], scaling),
     }
     if metrics["robustness"]:
         figures["Robustness curves"] = robustness_figure(metrics["robustness"], SWEEPS)
@@ -138,7 +144,7 @@ def evaluate(model_path: str | Path, crops_dirs: Sequence[str | Path], out: str 
     metrics["skipped_crops"] = int((~finite).sum())
 
     out.mkdir(parents=True, exist_ok=True)
-    table = crops.assign(probability=expit(crops["logit"] / rules["temperature"]), model_sha256=model.sha256)
+    table = crops.assign(probability=rules_scaling(rules).probability(crops["logit"]), model_sha256=model.sha256)
     table.to_parquet(out / "scores.parquet", index=False)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     (out / "report.html").write_text(render_html(metrics, build_figures(crops, metrics)))
@@ -162,7 +168,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--robustness", action="store_true",
                         help="also score the crops under JPEG, blur, noise and downscaling at 4 levels each")
     parser.add_argument("--calibration", default=None,
-                        help="calibration.json to apply instead of the temperature/thresholds in the model")
+                        help="calibration.json to apply instead of the calibration and thresholds in the model")
     parser.add_argument("--model-card", action="store_true", help="also write model_card.md")
 
 
@@ -172,7 +178,8 @@ def run(args: argparse.Namespace) -> None:
                        with_robustness=args.robustness, calibration=args.calibration, indexes=args.index,
                        write_model_card=args.model_card)
     print(f"evaluated {metrics['model']['name']} on split {args.split!r} "
-          f"(temperature {metrics['calibration']['temperature']:.4g} from {metrics['calibration']['source']})")
+          f"(temperature {metrics['calibration']['temperature']:.4g}, bias {metrics['calibration']['bias']:+.4g} "
+          f"from {metrics['calibration']['source']})")
     print(f"{'set':24}{'frames':>8}{'frame AUC':>11}{'videos':>8}{'video AUC':>11}{'video EER':>11}")
     for name, result in metrics["sets"].items():
         frame, video = result["frame"], result["video"]

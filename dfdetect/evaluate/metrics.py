@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import expit
 from sklearn import metrics as skm
 
+from dfdetect.contract import LogitScaling
 from dfdetect.errors import DfdetectError
 
 ECE_BINS = 15
+IDENTITY_SCALING = LogitScaling()  # the raw sigmoid
 # keeps log(0) out of the log-loss; a confidently wrong prediction then costs about 34.5 nats
 PROB_CLIP = 1e-15
 
@@ -181,20 +182,19 @@ def expected_calibration_error(labels: ArrayLike, probs: ArrayLike, bins: int = 
 
 
 def binary_metrics(labels: ArrayLike, logits: ArrayLike, thresholds: dict[str, float],
-                   temperature: float = 1.0, bins: int = ECE_BINS) -> dict:
+                   scaling: LogitScaling = IDENTITY_SCALING, bins: int = ECE_BINS) -> dict:
     """Every metric above for one set of logits, as a JSON-able dict.
 
-    Probabilities are sigmoid(logit / temperature), the same transform scan applies, so `thresholds`
+    Probabilities are sigmoid(logit / temperature + bias), the same transform scan applies, so `thresholds`
     are read in probability space. A metric that the data cannot define (AUC on one class) is None
     and `undefined` says why, so an evaluation of e.g. a reals-only set still reports what it can.
     """
     y, z = as_binary_arrays(labels, logits)
-    if not temperature > 0:
-        raise DfdetectError("bad_config", f"temperature must be positive, got {temperature}")
-    p = expit(z / temperature)
+    p = scaling.probability(z)
     n_fake, n_real = class_counts(y)
     undefined: dict[str, str] = {}
-    result: dict = {"n": int(y.size), "n_fake": n_fake, "n_real": n_real, "temperature": float(temperature)}
+    result: dict = {"n": int(y.size), "n_fake": n_fake, "n_real": n_real, "temperature": scaling.temperature,
+                    "bias": scaling.bias}
 
     if n_fake and n_real:
         result["auc"] = roc_auc(y, p)

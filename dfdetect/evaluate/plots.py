@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
+from dfdetect.contract import LogitScaling
 from dfdetect.evaluate.metrics import roc_auc
 
 DPI = 100
@@ -54,16 +55,17 @@ def histogram_figure(sets: dict[str, tuple[np.ndarray, np.ndarray]], threshold_l
             axes.hist(logits[labels == value], bins=edges, alpha=0.55, color=colour, label=text)
         if threshold_logit is not None:
             axes.axvline(threshold_logit, color="black", linestyle="--", linewidth=1, label="default threshold")
-        axes.set(xlabel="logit / temperature", ylabel="count", title=f"{title}: {name}")
+        axes.set(xlabel="calibrated logit (logit / T + bias)", ylabel="count", title=f"{title}: {name}")
         axes.legend(fontsize="small")
     return _png(figure)
 
 
-def reliability_figure(before: list[dict], after: list[dict], temperature: float) -> bytes:
-    """Observed fake rate against predicted P(fake) per bin, at T = 1 and at the calibrated T."""
+def reliability_figure(before: list[dict], after: list[dict], scaling: LogitScaling) -> bytes:
+    """Observed fake rate against predicted P(fake) per bin, of the raw sigmoid and after calibration."""
     figure, axes = plt.subplots(figsize=(5, 4.5))
     axes.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect calibration")
-    for bins, style, text in ((before, "o-", "before (T = 1)"), (after, "s-", f"after (T = {temperature:.3g})")):
+    after_text = f"after (T = {scaling.temperature:.3g}, bias {scaling.bias:+.3g})"
+    for bins, style, text in ((before, "o-", "before (T = 1)"), (after, "s-", after_text)):
         filled = [b for b in bins if b["count"]]
         axes.plot([b["mean_prob"] for b in filled], [b["frac_fake"] for b in filled], style, label=text)
     axes.set(xlabel="predicted P(fake)", ylabel="observed fraction fake", title="reliability (videos)",

@@ -111,7 +111,8 @@ def render_html(metrics: dict, figures: dict[str, bytes]) -> str:
         f"<h1>dfdetect evaluation: {html.escape(model['name'])}</h1>",
         f"<p class='note'>{html.escape(model['kind'])} model, backbone {html.escape(model['backbone'])}, sha256 "
         f"{html.escape(model['sha256'][:16])}…; split <b>{html.escape(metrics['split'])}</b>; videos aggregated with "
-        f"<b>{html.escape(metrics['aggregation'])}</b>; temperature {calibration['temperature']:.4g} and thresholds "
+        f"<b>{html.escape(metrics['aggregation'])}</b>; temperature {calibration['temperature']:.4g}, bias "
+        f"{calibration['bias']:+.4g} and thresholds "
         f"from {html.escape(calibration['source'])}; toolkit {html.escape(metrics['toolkit_version'])}.</p>",
         "<h2>Headline metrics</h2>", html_table(HEADLINE, headline_rows(metrics)),
         "<h2>Cross-dataset AUC (train × test)</h2>",
@@ -129,7 +130,8 @@ def render_html(metrics: dict, figures: dict[str, bytes]) -> str:
                    breakdown_rows(metrics)),
         "<h2>Calibration</h2>",
         f"<p>Video ECE {fmt(calibration['ece_before'])} at T = 1, {fmt(calibration['ece_after'])} at T = "
-        f"{calibration['temperature']:.4g}; log-loss {fmt(calibration['log_loss_before'])} → "
+        f"{calibration['temperature']:.4g}, bias {calibration['bias']:+.4g}; "
+        f"log-loss {fmt(calibration['log_loss_before'])} → "
         f"{fmt(calibration['log_loss_after'])}.</p>",
     ]
     if metrics.get("robustness"):
@@ -161,7 +163,8 @@ def model_card(contract: ModelContract, metrics: dict | None = None) -> str:
             ("normalisation", f"mean {list(prep.mean)}, std {list(prep.std)}"),
             ("face crop", f"margin {prep.crop_margin}, alignment {prep.alignment}, detector {contract.detector}"),
             ("video", f"{contract.frames_per_video} frames, aggregation {contract.aggregation}"),
-            ("temperature", contract.temperature), ("decision threshold", f"{name} = {threshold:.6g} on P(fake)"),
+            ("temperature", contract.temperature), ("logit bias", contract.logit_bias),
+            ("decision threshold", f"{name} = {threshold:.6g} on P(fake)"),
             ("toolkit", contract.toolkit_version), ("created", contract.created_at),
             ("checkpoint sha256", contract.checkpoint_sha256 or MISSING),
         ]),

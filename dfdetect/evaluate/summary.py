@@ -2,7 +2,7 @@
 aggregation rule, across datasets and under degradation.
 
 A "video" here is a source file: every crop of one source_path is combined by an aggregation rule
-from `dfdetect.scan.aggregate`, after dividing by the temperature, exactly as the scanner does, so
+from `dfdetect.scan.aggregate`, after the calibration map (temperature, bias), exactly as the scanner does, so
 a video metric is what a user of `dfdetect scan` would measure.
 """
 
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from dfdetect.contract import LogitScaling
 from dfdetect.errors import DfdetectError
 from dfdetect.evaluate.metrics import binary_metrics, roc_auc
 from dfdetect.evaluate.robustness import Sweep, condition_name
@@ -25,22 +26,22 @@ SUMMARY_KEYS = ("n", "n_real", "n_fake", "auc", "average_precision", "eer", "eer
                 "ece")
 
 
-def source_logits(crops: pd.DataFrame, rule: str, temperature: float, logit_column: str = "logit") -> pd.DataFrame:
-    """One row per source: its aggregated logit on the raw scale (T × rule(logits / T)) and label.
+def source_logits(crops: pd.DataFrame, rule: str, scaling: LogitScaling, logit_column: str = "logit") -> pd.DataFrame:
+    """One row per source: its aggregated logit on the raw scale (raw(rule(calibrated(logits)))) and label.
 
-    Aggregating after the division matters only for rules with probability cut-offs (`confident`),
-    and is what scan does; multiplying back keeps the result a raw logit, so the same temperature
-    turns it into the scanner's probability.
+    Aggregating after calibrating matters only for rules with probability cut-offs (`confident`),
+    and is what scan does; mapping back keeps the result a raw logit, so the same scaling turns it
+    into the scanner's probability.
     """
     mixed = crops.groupby("source_path")["label"].nunique()
     if (mixed > 1).any():
         raise DfdetectError("bad_input", f"{int((mixed > 1).sum())} sources carry both labels, e.g. "
                             f"{mixed[mixed > 1].index[0]}", hint="every crop of one source must have its label")
-    scaled = crops[logit_column].to_numpy(np.float64) / temperature
+    scaled = scaling.calibrated(crops[logit_column].to_numpy(np.float64))
     grouped = pd.Series(scaled, index=crops.index).groupby(crops["source_path"], sort=True)
     first = crops.groupby("source_path", sort=True)[[c for c in crops.columns if c in (*GROUP_COLUMNS, "label")]]
     units = first.first()
-    units["logit"] = grouped.apply(lambda values: temperature * aggregate(values.to_numpy(), rule))
+    units["logit"] = grouped.apply(lambda values: float(scaling.raw(aggregate(values.to_numpy(), rule))))
     units["crops"] = grouped.size()
     return units.reset_index()
 
@@ -50,12 +51,12 @@ def summarise(metrics: dict) -> dict:
     return {key: metrics[key] for key in SUMMARY_KEYS}
 
 
-def set_metrics(crops: pd.DataFrame, rule: str, temperature: float, thresholds: dict[str, float]) -> dict:
+def set_metrics(crops: pd.DataFrame, rule: str, scaling: LogitScaling, thresholds: dict[str, float]) -> dict:
     """Frame (crop) and video (source) metrics of one set of crops."""
-    units = source_logits(crops, rule, temperature)
+    units = source_logits(crops, rule, scaling)
     return {
-        "frame": binary_metrics(crops["label"].to_numpy(), crops["logit"].to_numpy(), thresholds, temperature),
-        "video": binary_metrics(units["label"].to_numpy(), units["logit"].to_numpy(), thresholds, temperature),
+        "frame": binary_metrics(crops["label"].to_numpy(), crops["logit"].to_numpy(), thresholds, scaling),
+        "video": binary_metrics(units["label"].to_numpy(), units["logit"].to_numpy(), thresholds, scaling),
     }
 
 
@@ -73,21 +74,21 @@ def _subsets(crops: pd.DataFrame) -> dict[str, dict[str, pd.DataFrame]]:
     return groups
 
 
-def breakdown(crops: pd.DataFrame, rule: str, temperature: float) -> dict:
+def breakdown(crops: pd.DataFrame, rule: str, scaling: LogitScaling) -> dict:
     """Headline frame and video numbers per dataset, per method and (when known) per compression."""
     def headline(rows: pd.DataFrame) -> dict:
-        return {level: summarise(values) for level, values in set_metrics(rows, rule, temperature, {}).items()}
+        return {level: summarise(values) for level, values in set_metrics(rows, rule, scaling, {}).items()}
 
     return {kind: {name: headline(rows) for name, rows in subsets.items()} for kind, subsets in _subsets(crops).items()}
 
 
-def compare_aggregations(crops: pd.DataFrame, rules: Sequence[str], temperature: float,
+def compare_aggregations(crops: pd.DataFrame, rules: Sequence[str], scaling: LogitScaling,
                          thresholds: dict[str, float], default_threshold: str) -> dict:
     """Video metrics of every rule on the same crops, plus accuracy at the default threshold."""
     compared = {}
     for rule in rules:
-        units = source_logits(crops, rule, temperature)
-        metrics = binary_metrics(units["label"].to_numpy(), units["logit"].to_numpy(), thresholds, temperature)
+        units = source_logits(crops, rule, scaling)
+        metrics = binary_metrics(units["label"].to_numpy(), units["logit"].to_numpy(), thresholds, scaling)
         default = metrics["at_threshold"].get(default_threshold, {})
         compared[rule] = {**summarise(metrics), "acc_at_default": default.get("acc"),
                           "tpr_at_default": default.get("tpr"), "fpr_at_default": default.get("fpr")}
@@ -120,7 +121,7 @@ def cross_dataset_matrix(train_sets: Sequence[str], per_set: dict[str, dict]) ->
 
 
 def robustness(crops: pd.DataFrame, scores: pd.DataFrame, sweeps: dict[str, Sweep], rule: str,
-               temperature: float) -> dict:
+               scaling: LogitScaling) -> dict:
     """Frame and video AUC of each set at every level of every sweep, the clean score as level 0.
 
     `scores` holds one raw-logit column per condition ('clean', 'jpeg@50', …), aligned with `crops`.
@@ -130,7 +131,7 @@ def robustness(crops: pd.DataFrame, scores: pd.DataFrame, sweeps: dict[str, Swee
         def aucs(column: str, rows: pd.DataFrame = rows) -> dict[str, float | None]:
             scored = rows.assign(logit=scores.loc[rows.index, column])
             scored = scored[np.isfinite(scored["logit"])]
-            units = source_logits(scored, rule, temperature)
+            units = source_logits(scored, rule, scaling)
             return {"frame_auc": _auc_or_none(scored["label"].to_numpy(), scored["logit"].to_numpy()),
                     "video_auc": _auc_or_none(units["label"].to_numpy(), units["logit"].to_numpy())}
 

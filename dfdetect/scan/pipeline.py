@@ -264,7 +264,7 @@ class ScoringQueue:
 
 
 def build_record(prepared: PreparedFile, logits: np.ndarray, model: OnnxModel, details: bool = False) -> ScanRecord:
-    """The file's result: raw face logits are temperature-scaled, aggregated by the contract's rule,
+    """The file's result: raw face logits are calibrated (temperature, bias), aggregated by the contract's rule,
     and thresholded at the contract's default threshold."""
     contract = model.contract
     record = ScanRecord(path=prepared.path, size=prepared.size, mtime=prepared.mtime, media_type=prepared.media_type,
@@ -276,7 +276,7 @@ def build_record(prepared: PreparedFile, logits: np.ndarray, model: OnnxModel, d
                                    error_message=prepared.error.message, faces_scored=0)
     if len(logits) == 0:
         return dataclasses.replace(record, status="no_face")
-    calibrated = np.asarray(logits, np.float64) / contract.temperature
+    calibrated = contract.scaling().calibrated(logits)
     probabilities = expit(calibrated)
     file_logit = aggregate(calibrated, contract.aggregation)
     probability = float(expit(file_logit))

@@ -100,7 +100,7 @@ def build_transforms(preset: str, size: int, mean: Sequence[float], std: Sequenc
 
     The augmentations run on the full-resolution crop before the resize, so blur and JPEG artefacts
     are scaled the way they would be in real footage. albumentations ignores global seeds, so a run
-    is reproducible only when `seed` is given. A second image passed as `anchor=` gets exactly the same
+    is reproducible only when `seed` is given. A second image passed as `clean=` gets exactly the same
     augmentation (the quality-consistency pairs of dfdetect.train.data).
     """
     if preset not in AUGMENTATION_PRESETS:
@@ -112,4 +112,4 @@ def build_transforms(preset: str, size: int, mean: Sequence[float], std: Sequenc
         A.Resize(size, size, interpolation=cv2.INTER_AREA),
         A.Normalize(mean=tuple(mean), std=tuple(std), max_pixel_value=255.0),
         ToTensorV2(),
-    ], seed=seed, additional_targets={"anchor": "image"})
+    ], seed=seed, additional_targets={"clean": "image"})

@@ -27,7 +27,7 @@ CSV_LOGGER = "pytorch_lightning.loggers.CSVLogger"
 CONFIG_NAME = "config.yaml"
 
 
-def _wants_anchors(quality_consistency: float) -> bool:
+def _wants_clean_pairs(quality_consistency: float) -> bool:
     return quality_consistency > 0
 
 
@@ -67,7 +67,7 @@ class DetectorCLI(LightningCLI):
         })
         parser.link_arguments("model.input_size", "data.input_size")
         parser.link_arguments("model.crop_margin", "data.crop_margin")
-        parser.link_arguments("model.quality_consistency", "data.anchor_reals", compute_fn=_wants_anchors)
+        parser.link_arguments("model.quality_consistency", "data.clean_pairs", compute_fn=_wants_clean_pairs)
         parser.link_arguments("model.input_mean", "data.mean", apply_on="instantiate")
         parser.link_arguments("model.input_std", "data.std", apply_on="instantiate")
 

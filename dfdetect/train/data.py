@@ -166,16 +166,16 @@ class CropDataset(Dataset):
     `fixed_draws` each item draws from its own seeded generator, so validation sees the same fakes every
     epoch; otherwise items draw from one stream per worker.
 
-    With `anchor_reals` each item also carries its undegraded version under the same augmentation and
-    a flag that is 1 for a real whose degradation changed it: the pairs the model's quality-consistency
-    term compares (DetectorModule.quality_consistency).
+    With `clean_pairs` each item also carries its undegraded version under the same augmentation and
+    a flag that is 1 when a degradation changed it. The model trains on those clean copies too, reals
+    and fakes alike, and compares each degraded real with its copy (DetectorModule.quality_consistency).
     """
 
     def __init__(self, crop_paths: Sequence[str], labels: np.ndarray, source_ids: np.ndarray, transform,
                  synthetic: np.ndarray | None = None, landmarks: Sequence[np.ndarray | None] | None = None,
                  groups: np.ndarray | None = None, fake_maker: FakeMaker | None = None,
                  degradations: dict[str, float] | None = None, seed: int = 0, fixed_draws: bool = False,
-                 anchor_reals: bool = False):
+                 clean_pairs: bool = False):
         self.crop_paths = list(crop_paths)
         self.labels = labels.astype(np.float32)
         self.source_ids = source_ids.astype(np.int64)
@@ -187,7 +187,7 @@ class CropDataset(Dataset):
         self.degradations = degradations or {}
         self.seed = seed
         self.fixed_draws = fixed_draws
-        self.anchor_reals = anchor_reals
+        self.clean_pairs = clean_pairs
         self.rng = np.random.default_rng(seed)
 
     def reseed(self, seed: int) -> None:
@@ -225,11 +225,11 @@ class CropDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         image, label, undegraded = self.load_views(index)
         item = (torch.tensor(label, dtype=torch.float32), torch.tensor(self.source_ids[index]))
-        if not self.anchor_reals:
+        if not self.clean_pairs:
             return self.transform(image=image)["image"], *item
-        views = self.transform(image=image, anchor=undegraded)
-        anchored = label == REAL and image is not undegraded  # degrade returns its input when no step ran
-        return views["image"], *item, views["anchor"], torch.tensor(float(anchored))
+        views = self.transform(image=image, clean=undegraded)
+        degraded = image is not undegraded  # degrade returns its input when no step ran
+        return views["image"], *item, views["clean"], torch.tensor(float(degraded))
 
 
 class DeepfakeDataModule(pl.LightningDataModule):
@@ -244,7 +244,7 @@ class DeepfakeDataModule(pl.LightningDataModule):
     split without fakes then gets one fixed-seed fake per real crop, so model selection works on real
     faces alone; a split that has fakes is evaluated as it is.
     degradations: step → probability (see dfdetect.train.degrade), applied to training items only.
-    anchor_reals: training items also carry their undegraded view (see CropDataset); set by the CLI
+    clean_pairs: training items also carry their undegraded view (see CropDataset); set by the CLI
     from the model's quality_consistency.
     """
 
@@ -253,7 +253,7 @@ class DeepfakeDataModule(pl.LightningDataModule):
                  mean: tuple[float, float, float] = IMAGENET_MEAN, std: tuple[float, float, float] = IMAGENET_STD,
                  seed: int = 0, synthesis: str = "none", swap_fraction: float = 0.25,
                  degradations: dict[str, float] | None = None, crop_margin: float = 1.3,
-                 anchor_reals: bool = False):
+                 clean_pairs: bool = False):
         super().__init__()
         self.save_hyperparameters()
         if frames_per_video is not None and frames_per_video < 1:
@@ -280,7 +280,7 @@ class DeepfakeDataModule(pl.LightningDataModule):
         self.swap_fraction = swap_fraction
         self.degradations = check_degradations(degradations)
         self.crop_margin = crop_margin
-        self.anchor_reals = anchor_reals
+        self.clean_pairs = clean_pairs
         self.frame: pd.DataFrame | None = None
         self.source_paths: list[str] = []
 
@@ -341,7 +341,7 @@ class DeepfakeDataModule(pl.LightningDataModule):
                            groups=rows["group"].to_numpy(), fake_maker=fake_maker,
                            degradations=self.degradations if train else None,
                            seed=self.seed + SPLITS.index(split), fixed_draws=not train,
-                           anchor_reals=train and self.anchor_reals and bool(self.degradations))
+                           clean_pairs=train and self.clean_pairs and bool(self.degradations))
 
     def summary(self) -> dict:
         """Counts per split and label, recorded in the model contract as its training data."""

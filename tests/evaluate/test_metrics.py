@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_curve
 
+from dfdetect.contract import LogitScaling
 from dfdetect.errors import DfdetectError
 from dfdetect.evaluate.metrics import (
     auc_with_ties,
@@ -91,9 +92,9 @@ def test_ece_small_when_calibrated_and_large_when_over_confident():
 
 def test_binary_metrics_two_classes_is_json_and_consistent():
     labels, logits = separated_scores(200, 150, shift=2.0, seed=3)
-    result = binary_metrics(labels, logits, {"default": 0.5, "strict": 0.9}, temperature=2.0)
+    result = binary_metrics(labels, logits, {"default": 0.5, "strict": 0.9}, LogitScaling(2.0, -0.3))
     json.dumps(result, allow_nan=False)
-    probs = 1 / (1 + np.exp(-logits / 2.0))
+    probs = 1 / (1 + np.exp(-(logits / 2.0 - 0.3)))
     assert result["n"] == 350 and result["n_fake"] == 150 and result["n_real"] == 200
     assert result["auc"] == pytest.approx(roc_auc(labels, logits))  # ranking is unchanged by T
     assert result["eer"] == pytest.approx(eer(labels, probs)[0])

@@ -7,6 +7,7 @@ import math
 import pandas as pd
 import pytest
 
+from dfdetect.contract import LogitScaling
 from dfdetect.errors import DfdetectError
 from dfdetect.evaluate.summary import breakdown, compare_aggregations, cross_dataset_matrix, source_logits
 
@@ -16,26 +17,28 @@ def crops_table(rows: list[tuple[str, int, float, str]], dataset: str = "d") -> 
                          for s, y, z, m in rows])
 
 
-def test_confident_rule_is_applied_after_the_temperature_like_the_scanner():
+def test_confident_rule_is_applied_after_the_calibration_like_the_scanner():
     # at T = 1 two of the three faces are confidently fake (p > 0.8 ⇔ logit > 1.386) → mean of those;
-    # at T = 4 none is (3/4 < 1.386), nor confidently real → plain mean, times T back on the raw scale
+    # at T = 4 none is (3/4 < 1.386), nor confidently real → plain mean, times T back on the raw scale;
+    # at T = 4 with bias +1 the calibrated logits are 1.75, 1.5, 0.75: two are confident again → 2.5 raw
     table = crops_table([("v", 1, 3.0, "m"), ("v", 1, 2.0, "m"), ("v", 1, -1.0, "m")])
-    assert source_logits(table, "confident", 1.0)["logit"].item() == pytest.approx(2.5)
-    assert source_logits(table, "confident", 4.0)["logit"].item() == pytest.approx(4.0 * (3.0 + 2.0 - 1.0) / 3 / 4.0)
-    assert source_logits(table, "topk_mean:k=2", 2.0)["logit"].item() == pytest.approx(2.5)
-    assert source_logits(table, "median", 1.0)["crops"].item() == 3
+    assert source_logits(table, "confident", LogitScaling(1.0))["logit"].item() == pytest.approx(2.5)
+    assert source_logits(table, "confident", LogitScaling(4.0))["logit"].item() == pytest.approx(4.0 / 3)
+    assert source_logits(table, "confident", LogitScaling(4.0, 1.0))["logit"].item() == pytest.approx(2.5)
+    assert source_logits(table, "topk_mean:k=2", LogitScaling(2.0, -0.5))["logit"].item() == pytest.approx(2.5)
+    assert source_logits(table, "median", LogitScaling())["crops"].item() == 3
 
 
 def test_a_source_with_two_labels_is_rejected():
     with pytest.raises(DfdetectError, match="both labels"):
-        source_logits(crops_table([("v", 1, 1.0, "m"), ("v", 0, 0.0, "")]), "mean", 1.0)
+        source_logits(crops_table([("v", 1, 1.0, "m"), ("v", 0, 0.0, "")]), "mean", LogitScaling())
 
 
 def test_method_breakdown_scores_each_methods_fakes_against_all_reals():
     table = crops_table([("r1", 0, -2.0, ""), ("r2", 0, 0.5, ""), ("a1", 1, 1.0, "a"), ("a2", 1, 2.0, "a"),
                          ("b1", 1, 0.0, "b"), ("b2", 1, -3.0, "b")])
     table["compression"] = ["c23", "c40", "c23", "c40", "c23", "c40"]
-    result = breakdown(table, "mean", 1.0)
+    result = breakdown(table, "mean", LogitScaling())
     assert result["method"]["a"]["video"]["auc"] == 1.0  # both a-fakes above both reals
     assert result["method"]["b"]["video"]["auc"] == pytest.approx(0.25)  # one of four pairs ranked right
     assert result["method"]["a"]["video"]["n_real"] == 2 and result["method"]["a"]["video"]["n_fake"] == 2
@@ -47,7 +50,7 @@ def test_method_breakdown_scores_each_methods_fakes_against_all_reals():
 def test_aggregation_rules_are_compared_on_the_same_videos():
     table = crops_table([("r", 0, -1.0, ""), ("r", 0, 2.5, ""), ("f", 1, 0.5, "m"), ("f", 1, 0.6, "m"),
                          ("g", 1, 3.0, "m"), ("g", 1, -4.0, "m")])
-    compared = compare_aggregations(table, ["mean", "max"], 1.0, {"default": 0.5}, "default")
+    compared = compare_aggregations(table, ["mean", "max"], LogitScaling(), {"default": 0.5}, "default")
     # mean: r 0.75, f 0.55, g -0.5 → r outranks both fakes; max: r 2.5, f 0.6, g 3.0 → g above r
     assert compared["mean"]["auc"] == 0.0 and compared["max"]["auc"] == 0.5
     assert compared["mean"]["acc_at_default"] == pytest.approx(1 / 3)

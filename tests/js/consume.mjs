@@ -5,7 +5,8 @@
 // Reads the model contract from the file's metadata_props, turns each face crop (an RGB PNG at the
 // contract's input size) into the normalised NCHW float32 tensor the contract describes, runs the
 // model with onnxruntime-node and prints JSON: the contract, and per crop the raw logit, the
-// graph's `probability` output and the scanner's probability sigmoid(logit / temperature) with its
+// graph's `probability` output and the scanner's probability sigmoid(logit / temperature + logit_bias)
+// (a contract written before logit_bias existed has none: 0) with its
 // decision at the contract's default threshold.
 import { readFileSync } from "node:fs";
 import { PNG } from "pngjs";
@@ -100,7 +101,7 @@ async function main() {
   const threshold = contract.thresholds[thresholdName];
   const results = cropPaths.map((path, n) => {
     const logit = outputs.logits.data[n];
-    const probability = sigmoid(logit / contract.temperature);
+    const probability = sigmoid(logit / contract.temperature + (contract.logit_bias ?? 0));
     return { path, logit, graph_probability: outputs.probability.data[n], probability,
              decision: probability >= threshold };
   });

@@ -46,7 +46,7 @@ def node_modules() -> Path:
 def model_and_crops(tmp_path_factory) -> tuple[Path, list[Path], np.ndarray]:
     """A small random conv net with a calibrated contract, and real face crops saved as PNG."""
     contract = ModelContract(preprocessing=Preprocessing(input_size=64, mean=(0.5, 0.45, 0.4), std=(0.25, 0.2, 0.3)),
-                             backbone="tiny-conv", temperature=1.7, aggregation="mean",
+                             backbone="tiny-conv", temperature=1.7, logit_bias=-0.4, aggregation="mean",
                              thresholds={"eer": 0.88, "fpr@0.01": 0.97, "default": 0.88}, default_threshold="eer")
     crops = london_parity_crops(contract, limit=6)
     torch.manual_seed(3)
@@ -74,7 +74,7 @@ def test_node_consumer_reproduces_the_python_scanner(node_modules, model_and_cro
 
     model = OnnxModel(model_path, device="cpu")  # the scanner's session and its per-face arithmetic
     logits = model.logits(model.contract.preprocessing.to_tensor(crops)).astype(np.float64)
-    expected = expit(logits / model.contract.temperature)
+    expected = expit(logits / 1.7 - 0.4)
     threshold_name, threshold = model.contract.decision_threshold()
 
     node_probabilities = np.array([r["probability"] for r in node["results"]])

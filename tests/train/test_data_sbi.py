@@ -138,26 +138,27 @@ def test_sbi_options_are_checked(real_face_crops):
         assert err.value.code == "bad_config"
 
 
-def test_anchored_items_pair_each_degraded_real_with_its_clean_copy_under_one_augmentation(real_face_crops):
-    """The quality-consistency pairs: a real's anchor is the same crop, same flip/rotation/colour draw,
-    without the degradation; fakes and unchanged reals are not anchored."""
+def test_clean_pairs_give_each_degraded_item_its_clean_copy_under_one_augmentation(real_face_crops):
+    """A degraded item's clean copy is the same crop (the same fake, for a fake), same flip/rotation/colour
+    draw, without the degradation; an item no degradation step changed is flagged 0."""
     train = sbi_datamodule(real_face_crops, augment="dfb", degradations={"downscale": 0.5, "h264": 0.5},
-                           anchor_reals=True).split_dataset("train")
+                           clean_pairs=True).split_dataset("train")
     reals = len(train) // 2
     flags = {REAL: [], FAKE: []}
     for index in [*range(reals), *range(reals, 2 * reals)]:
         train.reseed(index)
         image, label, undegraded = train.load_views(index)
         train.reseed(index)
-        tensor, label_tensor, _, anchor, anchored = train[index]
-        assert tensor.shape == anchor.shape == (3, 64, 64)
-        flags[int(label_tensor)].append(float(anchored))
+        tensor, label_tensor, _, clean, degraded = train[index]
+        assert tensor.shape == clean.shape == (3, 64, 64)
+        assert float(label_tensor) == label
+        flags[int(label)].append(float(degraded))
         if image is undegraded:
-            assert torch.equal(tensor, anchor) and anchored == 0  # no step drawn: nothing to compare
-        elif label == REAL:
-            assert anchored == 1 and not torch.equal(tensor, anchor)
-    assert set(flags[FAKE]) == {0.0}
-    assert 0 < np.mean(flags[REAL]) < 1  # some reals drew no degradation step at p = 0.5 each
+            assert torch.equal(tensor, clean) and degraded == 0  # no step drawn: nothing to compare
+        else:
+            assert degraded == 1 and not torch.equal(tensor, clean)
+    for label in (REAL, FAKE):
+        assert 0 < np.mean(flags[label]) < 1  # some items drew no degradation step at p = 0.5 each
 
 
 def test_items_are_plain_triples_without_anchors(real_face_crops):

@@ -95,6 +95,21 @@ def test_print_config_round_trip_reproduces_the_fit(
         torch.testing.assert_close(replayed["state_dict"][key], tensor, rtol=0, atol=0, msg=key)
 
 
+@pytest.mark.parametrize("weight", ["0.3", "0.0"])
+def test_quality_consistency_from_the_command_line_pairs_degraded_items_with_clean_copies(
+        tiny_config, tiny_crops, latest_log_dir, tmp_path, weight):
+    """The CLI links the model's weight to the data's clean pairs: the term is logged only when both are on."""
+    run_lightning(["fit", "--config", str(tiny_config), "--data.crops", str(tiny_crops), *QUIET,
+                   "--trainer.default_root_dir", str(tmp_path), "--model.quality_consistency", weight,
+                   "--data.degradations", '{"jpeg": 1.0}'])
+    frame = pd.read_csv(latest_log_dir(tmp_path) / "metrics.csv")
+    if weight == "0.0":
+        assert "train/quality_excess" not in frame.columns
+    else:
+        assert frame["train/quality_excess"].notna().sum() == 3  # one value per training step
+        assert (frame["train/quality_excess"].dropna() >= 0).all()
+
+
 def test_ema_sgd_poly_mixed_precision_and_accumulation_from_the_command_line(latest_log_dir, tiny_config, tiny_crops,
                                                                             tmp_path):
     """Lightning's own flags do the precision and accumulation; the checkpoint keeps the weight average,

@@ -89,6 +89,19 @@ def test_module_rejects_unknown_training_options(options):
     assert err.value.code == "bad_config"
 
 
+def test_channels_last_changes_the_memory_layout_not_the_numbers():
+    torch.manual_seed(0)
+    nhwc = DetectorModule(backbone="test_efficientnet", input_size=32).eval()
+    nchw = DetectorModule(backbone="test_efficientnet", input_size=32, channels_last=False).eval()
+    nchw.load_state_dict(nhwc.state_dict())
+    convs = [m.weight for m in nhwc.net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert all(m.weight.is_contiguous() for m in nchw.net.modules() if isinstance(m, torch.nn.Conv2d))
+    images = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(nhwc(images), nchw(images), atol=1e-5, rtol=1e-4)
+
+
 def test_smooth_labels_moves_targets_towards_half():
     assert smooth_labels(torch.tensor([0.0, 1.0]), 0.1).tolist() == pytest.approx([0.05, 0.95])
 
@@ -103,20 +116,21 @@ def test_quality_excess_penalises_only_degraded_reals_scoring_above_their_clean_
     assert clean.grad is None  # the clean score is the target: never pulled up towards the degraded one
 
 
-def test_training_step_adds_the_quality_term_only_for_anchored_pairs():
+def test_training_step_trains_clean_copies_of_both_classes_and_compares_only_real_pairs():
     torch.manual_seed(0)
     module = DetectorModule(backbone="test_efficientnet", input_size=32, quality_consistency=2.0).eval()
-    images, anchors = torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32)
-    labels = torch.tensor([0.0, 0.0, 1.0, 1.0])
-    plain = module.training_step((images, labels, torch.arange(4)), 0)
-    unanchored = module.training_step((images, labels, torch.arange(4), anchors, torch.zeros(4)), 0)
-    anchored = torch.tensor([1.0, 1.0, 0.0, 0.0])
-    paired = module.training_step((images, labels, torch.arange(4), anchors, anchored), 0)
+    images, clean = torch.randn(5, 3, 32, 32), torch.randn(5, 3, 32, 32)
+    labels = torch.tensor([0.0, 0.0, 1.0, 1.0, 0.0])
+    plain = module.training_step((images, labels, torch.arange(5)), 0)
+    undegraded = module.training_step((images, labels, torch.arange(5), clean, torch.zeros(5)), 0)
+    degraded = torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0])  # two reals and a fake changed by a degradation
+    paired = module.training_step((images, labels, torch.arange(5), clean, degraded), 0)
     with torch.no_grad():
-        logits = module(torch.cat([images, anchors[:2]])).squeeze(1)
-    cross_entropy = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.tensor([0.0, 0, 1, 1, 0, 0]))
-    expected = cross_entropy + 2.0 * quality_excess(logits[:2], logits[4:])
-    assert unanchored.item() == pytest.approx(plain.item())
+        logits = module(torch.cat([images, clean[:3]])).squeeze(1)
+    targets = torch.tensor([0.0, 0, 1, 1, 0, 0, 0, 1])  # the clean fake is trained as a fake
+    cross_entropy = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
+    expected = cross_entropy + 2.0 * quality_excess(logits[:2], logits[5:7])
+    assert undegraded.item() == pytest.approx(plain.item())
     assert paired.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
