@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 
 from dfdetect import calibrate
@@ -129,6 +130,16 @@ def test_scores_feed_calibrate_and_its_calibration_feeds_evaluate(tmp_path, crop
     plain = evaluate(redness_model, [crop_sets["tint"]], tmp_path / "plain", aggregations=["mean"])
     assert calibrated["sets"]["tint"]["video"]["auc"] == plain["sets"]["tint"]["video"]["auc"]  # T keeps the ranking
     assert calibrated["calibration"]["ece_after"] != plain["calibration"]["ece_after"]
+
+    run_cli(calibrate, ["--scores", str(everything / "scores.parquet"), "--out", str(tmp_path / "platt.json"),
+                        "--method", "platt"])
+    platt = calibrate.read_calibration(tmp_path / "platt.json")
+    with_bias = evaluate(redness_model, [crop_sets["tint"]], tmp_path / "platt", calibration=tmp_path / "platt.json",
+                         aggregations=["mean"])
+    assert platt.bias != 0.0 and with_bias["calibration"]["bias"] == platt.bias
+    scores = pd.read_parquet(tmp_path / "platt" / "scores.parquet")
+    np.testing.assert_allclose(scores["probability"], expit(scores["logit"] / platt.temperature + platt.bias))
+    assert with_bias["sets"]["tint"]["video"]["auc"] == plain["sets"]["tint"]["video"]["auc"]
 
 
 def test_an_unreadable_crop_is_skipped_and_the_rest_is_scored(tmp_path, crop_sets, redness_model):
