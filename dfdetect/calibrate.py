@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize_scalar
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 
 from dfdetect.contract import LogitScaling
@@ -142,9 +143,6 @@ class Calibration:
     method: str = "temperature"
     schema: str = CALIBRATION_SCHEMA
 
-    def scaling(self) -> LogitScaling:
-        return LogitScaling(self.temperature, self.bias)
-
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
@@ -239,7 +237,7 @@ def calibrate_scores(frame_table: pd.DataFrame, by: str = "video", aggregation: 
     if any(math.isclose(temperature, bound, rel_tol=1e-6) for bound in TEMPERATURE_BOUNDS):
         warnings.append(f"temperature {temperature:g} sits on its search bound {TEMPERATURE_BOUNDS}, so the "
                         f"calibrated probabilities are extreme; check that the logits belong to these labels")
-    probs_before, probs_after = LogitScaling().probability(logits), scaling.probability(logits)
+    probs_before, probs_after = expit(logits), scaling.probability(logits)
     thresholds = named_thresholds(labels, probs_after, fprs, default)  # also rejects FPR targets outside (0, 1)
     n_fake, n_real = class_counts(labels)
     warnings += [f"{fpr_key(target)}: only {n_real} real {by}s, at least {math.ceil(1 / target - 1e-9)} are needed "

@@ -203,11 +203,13 @@ class DetectorModule(pl.LightningModule):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         images, labels = batch[0], batch[1]
         weight = self.hparams.quality_consistency
-        degraded = batch[4].bool() if weight > 0 and len(batch) == 5 else labels.new_zeros(len(labels), dtype=bool)
+        paired = weight > 0 and len(batch) == 5
+        degraded = batch[4].bool() if paired else labels.new_zeros(len(labels), dtype=torch.bool)
         # the clean copies of degraded items are trained too, with their labels. Reals alone would make
         # "clean = real" a cue (with most items degraded, clean fakes are rare); without the real copies
         # nothing holds their scores down and the pull towards them has no fixed point
-        clean, clean_labels = batch[3][degraded] if degraded.any() else images[:0], labels[degraded]
+        clean = batch[3][degraded] if paired else images[:0]
+        clean_labels = labels[degraded]
         logits = self(torch.cat([images, clean])).squeeze(1)
         loss = self._loss(logits, torch.cat([labels, clean_labels]))
         self.log("train/loss", loss, prog_bar=True, batch_size=len(labels))
