@@ -48,6 +48,30 @@ def gaussian_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) ->
     return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
 
 
+def motion_blur(image: np.ndarray, length: float, angle_degrees: float) -> np.ndarray:
+    """A straight streak of `length` px at `angle_degrees`: the camera or the head moving during exposure."""
+    size = max(3, int(np.ceil(length)) | 1)
+    kernel = np.zeros((size, size), np.float32)
+    half, radians = (length - 1) / 2.0, np.deg2rad(angle_degrees)
+    dx, dy = half * np.cos(radians), half * np.sin(radians)
+    centre = size // 2
+    # the line is drawn at 1/16 px precision, so a streak of any angle and length has its true extent
+    cv2.line(kernel, (round((centre - dx) * 16), round((centre - dy) * 16)),
+             (round((centre + dx) * 16), round((centre + dy) * 16)), 1.0, thickness=1, lineType=cv2.LINE_AA, shift=4)
+    return cv2.filter2D(image, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT_101)
+
+
+def colour_cast(image: np.ndarray, gamma: float, gains: tuple[float, float, float]) -> np.ndarray:
+    """Gamma and per-channel gains (white balance): the same scene through another camera's processing."""
+    out = np.power(image.astype(np.float32) / np.float32(255.0), np.float32(gamma)) * np.asarray(gains, np.float32)
+    return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+
+
+def greyscale(image: np.ndarray) -> np.ndarray:
+    """Black and white, kept as three equal channels."""
+    return np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+
+
 def h264(image: np.ndarray, crf: int) -> np.ndarray:
     """One face through libx264 at `crf` as a single-frame clip (an I-frame, as at a scene cut)."""
     return h264_roundtrip([image], crf)[0]

@@ -24,9 +24,17 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dfdetect.contract import IMAGENET_MEAN, IMAGENET_STD
 from dfdetect.errors import DfdetectError
+from dfdetect.media.quality import video_quality
 from dfdetect.records import FAKE, REAL, SPLITS, read_crops
 from dfdetect.train.augment import build_transforms
-from dfdetect.train.degrade import check_degradations, degrade
+from dfdetect.train.degrade import (
+    DOWNSCALE_FACTORS,
+    H264_CRFS,
+    VIDEO_QUALITY_CRF,
+    check_degradations,
+    check_strengths,
+    degrade,
+)
 from dfdetect.train.sbi import MIN_LANDMARKS, Box, identity_swap, mean_change, self_blend
 
 log = logging.getLogger(__name__)
@@ -169,13 +177,18 @@ class CropDataset(Dataset):
     With `clean_pairs` each item also carries its undegraded version under the same augmentation and
     a flag that is 1 when a degradation changed it. The model trains on those clean copies too, reals
     and fakes alike, and compares each degraded real with its copy (DetectorModule.quality_consistency).
+
+    `video_face_px` (one per item, 0 = as it is) shrinks an item until its face — the crop's side over
+    `crop_margin` — is that many px wide and passes it through H.264 at VIDEO_QUALITY_CRF, after the fake
+    is made: a fixed video-quality version for evaluation.
     """
 
     def __init__(self, crop_paths: Sequence[str], labels: np.ndarray, source_ids: np.ndarray, transform,
                  synthetic: np.ndarray | None = None, landmarks: Sequence[np.ndarray | None] | None = None,
                  groups: np.ndarray | None = None, fake_maker: FakeMaker | None = None,
                  degradations: dict[str, float] | None = None, seed: int = 0, fixed_draws: bool = False,
-                 clean_pairs: bool = False):
+                 clean_pairs: bool = False, video_face_px: np.ndarray | None = None, crop_margin: float = 1.3,
+                 downscale_factors: tuple[float, float] = DOWNSCALE_FACTORS, h264_crfs: tuple[int, ...] = H264_CRFS):
         self.crop_paths = list(crop_paths)
         self.labels = labels.astype(np.float32)
         self.source_ids = source_ids.astype(np.int64)
@@ -185,9 +198,13 @@ class CropDataset(Dataset):
         self.groups = np.asarray(groups) if groups is not None else np.full(len(self.crop_paths), "")
         self.fake_maker = fake_maker
         self.degradations = degradations or {}
+        self.downscale_factors = downscale_factors
+        self.h264_crfs = h264_crfs
         self.seed = seed
         self.fixed_draws = fixed_draws
         self.clean_pairs = clean_pairs
+        self.video_face_px = np.zeros(len(self.crop_paths)) if video_face_px is None else np.asarray(video_face_px)
+        self.crop_margin = crop_margin
         self.rng = np.random.default_rng(seed)
 
     def reseed(self, seed: int) -> None:
@@ -219,7 +236,10 @@ class CropDataset(Dataset):
                 label = float(REAL)
         undegraded = image
         if self.degradations:
-            image = degrade(image, self.degradations, rng)
+            image = degrade(image, self.degradations, rng, self.downscale_factors, self.h264_crfs)
+        if self.video_face_px[index]:
+            factor = max(1.0, image.shape[0] / (self.crop_margin * float(self.video_face_px[index])))
+            image = video_quality(image, factor, VIDEO_QUALITY_CRF)
         return image, label, undegraded
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
@@ -243,7 +263,12 @@ class DeepfakeDataModule(pl.LightningDataModule):
     `swap_fraction` an identity swap when two or more people have landmarks). A validation or test
     split without fakes then gets one fixed-seed fake per real crop, so model selection works on real
     faces alone; a split that has fakes is evaluated as it is.
-    degradations: step → probability (see dfdetect.train.degrade), applied to training items only.
+    degradations: step → probability (see dfdetect.train.degrade), applied to training items only;
+    downscale_factors ([low, high]) and h264_crfs set how hard the downscale and H.264 steps hit.
+    val_video_face_px: validation also scores every item at video quality — its face shrunk to this
+    many px and through H.264 at CRF 35 — as separate sources, so val/video_auc (the checkpoint
+    monitor) ranks clean and degraded faces together: a model that calls soft reals fake, or misses
+    soft fakes, loses there, while clean-only validation cannot see either.
     clean_pairs: training items also carry their undegraded view (see CropDataset); set by the CLI
     from the model's quality_consistency.
     """
@@ -253,7 +278,8 @@ class DeepfakeDataModule(pl.LightningDataModule):
                  mean: tuple[float, float, float] = IMAGENET_MEAN, std: tuple[float, float, float] = IMAGENET_STD,
                  seed: int = 0, synthesis: str = "none", swap_fraction: float = 0.25,
                  degradations: dict[str, float] | None = None, crop_margin: float = 1.3,
-                 clean_pairs: bool = False):
+                 clean_pairs: bool = False, val_video_face_px: int | None = None,
+                 downscale_factors: tuple[float, float] = DOWNSCALE_FACTORS, h264_crfs: tuple[int, ...] = H264_CRFS):
         super().__init__()
         self.save_hyperparameters()
         if frames_per_video is not None and frames_per_video < 1:
@@ -262,6 +288,9 @@ class DeepfakeDataModule(pl.LightningDataModule):
         if synthesis not in SYNTHESIS_MODES:
             raise DfdetectError("bad_config", f"unknown synthesis {synthesis!r}", None,
                                 f"choose one of {list(SYNTHESIS_MODES)}")
+        if val_video_face_px is not None and val_video_face_px < 16:
+            raise DfdetectError("bad_config", f"val_video_face_px must be ≥ 16, got {val_video_face_px}", None,
+                                "give the face width in px of the video-quality validation copies, or leave it unset")
         if not 0.0 <= swap_fraction <= 1.0:
             raise DfdetectError("bad_config", f"swap_fraction must be in [0, 1], got {swap_fraction}", None,
                                 "set the share of identity swaps among the synthetic fakes")
@@ -279,8 +308,10 @@ class DeepfakeDataModule(pl.LightningDataModule):
         self.synthesis = synthesis
         self.swap_fraction = swap_fraction
         self.degradations = check_degradations(degradations)
+        self.downscale_factors, self.h264_crfs = check_strengths(downscale_factors, h264_crfs)
         self.crop_margin = crop_margin
         self.clean_pairs = clean_pairs
+        self.val_video_face_px = val_video_face_px
         self.frame: pd.DataFrame | None = None
         self.source_paths: list[str] = []
 
@@ -334,6 +365,13 @@ class DeepfakeDataModule(pl.LightningDataModule):
             fakes = rows.assign(label=FAKE, source_id=rows["source_id"] + len(self.source_paths))
             rows = pd.concat([rows, fakes], ignore_index=True)
         synthetic = np.r_[np.zeros(len(rows) // 2, bool), np.ones(len(rows) // 2, bool)] if synthesise else None
+        video_face_px = None
+        if split == "val" and self.val_video_face_px is not None:
+            # every item again at video quality, as its own source: the monitor ranks both versions together
+            copies = rows.assign(source_id=rows["source_id"] + rows["source_id"].max() + 1)
+            video_face_px = np.r_[np.zeros(len(rows)), np.full(len(rows), self.val_video_face_px)]
+            rows = pd.concat([rows, copies], ignore_index=True)
+            synthetic = None if synthetic is None else np.r_[synthetic, synthetic]
         fake_maker = FakeMaker(rows["crop_path"].tolist(), rows["points"].tolist(), rows["group"].to_numpy(),
                                self.crop_margin, self.swap_fraction) if synthesise else None
         return CropDataset(rows["crop_path"].tolist(), rows["label"].to_numpy(), rows["source_id"].to_numpy(),
@@ -341,7 +379,9 @@ class DeepfakeDataModule(pl.LightningDataModule):
                            groups=rows["group"].to_numpy(), fake_maker=fake_maker,
                            degradations=self.degradations if train else None,
                            seed=self.seed + SPLITS.index(split), fixed_draws=not train,
-                           clean_pairs=train and self.clean_pairs and bool(self.degradations))
+                           clean_pairs=train and self.clean_pairs and bool(self.degradations),
+                           video_face_px=video_face_px, crop_margin=self.crop_margin,
+                           downscale_factors=self.downscale_factors, h264_crfs=self.h264_crfs)
 
     def summary(self) -> dict:
         """Counts per split and label, recorded in the model contract as its training data."""

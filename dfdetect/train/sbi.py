@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from dfdetect.errors import DfdetectError
-from dfdetect.media.quality import jpeg
+from dfdetect.media.quality import greyscale, jpeg
 
 # The SBI paper's draw: a full replacement half the time, a partial blend otherwise. Equal weights
 # made a quarter of the fakes 0.25 blends, the faintest kind and the first a codec wipes out.
@@ -218,6 +218,12 @@ def mean_change(fake: np.ndarray, real: np.ndarray, region: np.ndarray) -> float
     return float(np.abs(fake[region].astype(np.int16) - real[region].astype(np.int16)).mean())
 
 
+def is_greyscale(rgb: np.ndarray, tolerance: int = 2) -> bool:
+    """True when the three channels agree everywhere within `tolerance` levels: a black-and-white image."""
+    channels = rgb.astype(np.int16)
+    return int(np.abs(channels - channels[..., :1]).max()) <= tolerance
+
+
 def self_blend(image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.Generator, box: Box | None = None,
                blend_ratios: tuple[float, ...] = BLEND_RATIOS, jpeg_quality: int | None = None,
                min_change: float = 2.0, max_tries: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -228,14 +234,20 @@ def self_blend(image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.G
     can leave the face almost unchanged, which would put a real image under a fake label; such draws
     are redrawn until the face's core changes by at least `min_change` grey levels on average.
     `jpeg_quality` compresses the result once more, as a fake that was shared would be.
+
+    The fake of a black-and-white face stays black and white: the colour jitter would tint it, a cue
+    that no real greyscale footage carries (on the bundled ORL faces it made clean fakes trivial).
     """
     target = image.astype(np.float32)
+    grey = is_greyscale(image)
     for _ in range(max_tries):
         mask = face_mask(image.shape, landmarks, box, rng)
         core, centre, face_size = _core_geometry(mask)
         source = _shift_and_scale(_jitter_frequency(_jitter_colour(target, rng), rng), rng, centre, face_size)
         ratio = np.float32(rng.choice(blend_ratios))
         fake = blend_matching_sharpness(source, image, mask * ratio, core, rng)
+        if grey:
+            fake = greyscale(fake)
         if mean_change(fake, image, core) >= min_change:
             return (fake if jpeg_quality is None else jpeg(fake, jpeg_quality)), mask
     raise DfdetectError("bad_input", f"self-blending changed the face by less than {min_change} grey levels "
@@ -262,7 +274,7 @@ def identity_swap(target: np.ndarray, target_landmarks: np.ndarray, source: np.n
     The source is aligned by the similarity transform (rotation, uniform scale, shift) that best maps
     its landmarks onto the target's, recoloured to the target's skin tone, brought to a sharpness
     drawn around the target's, and blended through the intersection of both faces' masks, so no
-    background of the source is pasted.
+    background of the source is pasted. A black-and-white target gets a black-and-white face.
     """
     target_points = np.asarray(target_landmarks, np.float32).reshape(-1, 2)
     source_points = np.asarray(source_landmarks, np.float32).reshape(-1, 2)
@@ -281,4 +293,6 @@ def identity_swap(target: np.ndarray, target_landmarks: np.ndarray, source: np.n
     mask = np.minimum(face_mask(target.shape, target_points, rng=rng), face_mask(target.shape, aligned_points))
     core, _centre, _size = _core_geometry(mask)
     fake = blend_matching_sharpness(transfer_colour(aligned, target, core), target, mask, core, rng)
+    if is_greyscale(target):
+        fake = greyscale(fake)
     return (fake if jpeg_quality is None else jpeg(fake, jpeg_quality)), mask

@@ -11,6 +11,7 @@ from dfdetect.evaluate.metrics import (
     average_precision,
     binary_metrics,
     brier,
+    ece_noise_floor,
     eer,
     expected_calibration_error,
     log_loss,
@@ -88,6 +89,17 @@ def test_ece_small_when_calibrated_and_large_when_over_confident():
     assert expected_calibration_error(labels, calibrated) < 0.015
     assert expected_calibration_error(labels, over_confident) > 0.1
     assert log_loss(labels, over_confident) > log_loss(labels, calibrated)
+
+
+def test_ece_noise_floor_is_what_a_calibrated_model_scores_by_chance_and_shrinks_with_more_units():
+    rng = np.random.default_rng(3)
+    probs = 1 / (1 + np.exp(-rng.normal(0.0, 2.0, 130)))
+    small = ece_noise_floor(probs, draws=400)
+    # 130 units: the labels of a perfectly calibrated model alone give an ECE in the range the starter measures
+    assert 0.05 < small < 0.12
+    calibrated_eces = [expected_calibration_error(rng.random(probs.size) < probs, probs) for _ in range(400)]
+    assert small == pytest.approx(np.median(calibrated_eces), abs=0.01)
+    assert ece_noise_floor(np.tile(probs, 16), draws=100) < small / 2.5  # ~1/sqrt(n)
 
 
 def test_binary_metrics_two_classes_is_json_and_consistent():

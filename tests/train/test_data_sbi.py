@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from dfdetect.errors import DfdetectError
-from dfdetect.media.quality import h264
+from dfdetect.media.quality import h264, video_quality
 from dfdetect.records import FAKE, REAL
 from dfdetect.train.data import CropDataset, DeepfakeDataModule, FakeMaker, crop_face_box, read_rgb
-from dfdetect.train.degrade import H264_CRFS
+from dfdetect.train.degrade import H264_CRFS, VIDEO_QUALITY_CRF
 from dfdetect.train.sbi import self_blend
 
 from .conftest import SBI_CROP_SIZE, SBI_TRAIN_PEOPLE, SBI_VAL_PEOPLE
@@ -109,7 +109,8 @@ def fixed_draw_copy(dataset: CropDataset, degradations: dict[str, float], seed: 
     """The same items with per-item seeded draws, so with and without degradations the fakes are identical."""
     return CropDataset(dataset.crop_paths, dataset.labels, dataset.source_ids, dataset.transform,
                        synthetic=dataset.synthetic, landmarks=dataset.landmarks, groups=dataset.groups,
-                       fake_maker=dataset.fake_maker, degradations=degradations, seed=seed, fixed_draws=True)
+                       fake_maker=dataset.fake_maker, degradations=degradations, seed=seed, fixed_draws=True,
+                       downscale_factors=dataset.downscale_factors, h264_crfs=dataset.h264_crfs)
 
 
 def test_degradations_come_after_the_fake_and_hit_reals_and_fakes_alike(real_face_crops):
@@ -164,3 +165,36 @@ def test_clean_pairs_give_each_degraded_item_its_clean_copy_under_one_augmentati
 def test_items_are_plain_triples_without_anchors(real_face_crops):
     train = sbi_datamodule(real_face_crops, degradations={"h264": 1.0}).split_dataset("train")
     assert len(train[0]) == 3
+
+
+def test_validation_at_video_quality_adds_a_degraded_copy_of_every_item_as_its_own_source(real_face_crops):
+    datamodule = sbi_datamodule(real_face_crops, val_video_face_px=48)
+    clean = sbi_datamodule(real_face_crops).split_dataset("val")
+    val = datamodule.split_dataset("val")
+    items = len(clean)
+    assert len(val) == 2 * items
+    assert val.labels.tolist() == clean.labels.tolist() * 2
+    assert not set(val.source_ids[:items]) & set(val.source_ids[items:])  # the monitor ranks them apart
+    factor = SBI_CROP_SIZE / (1.3 * 48)
+    for index in range(items):
+        first, label = val.load_image(index)
+        assert np.array_equal(first, clean.load_image(index)[0])  # the clean half is the plain validation set
+        if label == REAL:  # a real has no random draw: its copy is exactly the crop at video quality
+            expected = video_quality(read_rgb(val.crop_paths[index]), factor, VIDEO_QUALITY_CRF)
+            assert np.array_equal(val.load_image(items + index)[0], expected)
+    assert datamodule.split_dataset("train").video_face_px.sum() == 0  # training is degraded by its own steps
+
+
+def test_video_quality_validation_needs_a_plausible_face_size(real_face_crops):
+    with pytest.raises(DfdetectError) as err:
+        DeepfakeDataModule(str(real_face_crops), val_video_face_px=4)
+    assert err.value.code == "bad_config" and "val_video_face_px" in err.value.message
+
+
+def test_the_recipe_strengths_reach_the_training_items(real_face_crops):
+    train = sbi_datamodule(real_face_crops, h264_crfs=[40]).split_dataset("train")
+    plain, coded = fixed_draw_copy(train, {}, 0), fixed_draw_copy(train, {"h264": 1.0}, 0)
+    for index in (0, len(train) - 1):  # a real and a fake
+        assert np.array_equal(coded.load_image(index)[0], h264(plain.load_image(index)[0], 40))
+    with pytest.raises(DfdetectError):
+        DeepfakeDataModule(str(real_face_crops), downscale_factors=[0.5, 2.0])

@@ -5,13 +5,23 @@ import pytest
 
 from dfdetect.errors import DfdetectError
 from dfdetect.media.io import read_image
-from dfdetect.media.quality import downscale, enlarge, h264, shrink, video_quality
+from dfdetect.media.quality import (
+    colour_cast,
+    downscale,
+    enlarge,
+    greyscale,
+    h264,
+    motion_blur,
+    shrink,
+    video_quality,
+)
 from dfdetect.sample_data import london_images
 from dfdetect.train.degrade import (
     DEFAULT_DEGRADATIONS,
     DOWNSCALE_FACTORS,
     H264_CRFS,
     check_degradations,
+    check_strengths,
     degrade,
 )
 
@@ -101,3 +111,45 @@ def test_a_downscaled_face_is_encoded_at_its_small_size_then_enlarged(face):
     assert out.shape == face.shape
     assert np.array_equal(out, enlarge(h264(shrink(face, factor, min_side=16), crf), *face.shape[:2]))
     assert not np.array_equal(out, h264(downscale(face, factor), crf))
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+def test_a_recipe_sets_its_own_downscale_range_and_crfs(face, seed):
+    """The starter recipe shrinks faces only to video sizes (60–98 px of a 98 px face) and spans CRF 18–40."""
+    factors, crfs = check_strengths([1.0, 1.63], [18, 40])
+    out = degrade(face, {"downscale": 1.0, "h264": 1.0}, np.random.default_rng(seed), factors, crfs)
+    draws = dict(zip(DEFAULT_DEGRADATIONS, np.random.default_rng(seed).random((len(DEFAULT_DEGRADATIONS), 2))))
+    factor = 1.0 + draws["downscale"][1] * 0.63
+    crf = crfs[int(draws["h264"][1] * 2)]
+    assert np.array_equal(out, enlarge(h264(shrink(face, factor, min_side=16), crf), *face.shape[:2]))
+
+
+def test_impossible_strengths_are_refused():
+    for factors, crfs in (([0.5, 2.0], [23]), ([2.0, 1.5], [23]), ([1.0], [23]), ([1.0, 2.0], []),
+                          ([1.0, 2.0], [60])):
+        with pytest.raises(DfdetectError) as err:
+            check_strengths(factors, crfs)
+        assert err.value.code == "bad_config"
+
+
+def test_motion_blur_turns_a_point_into_a_streak_of_its_length_and_angle(face):
+    point = np.zeros((31, 31, 3), np.uint8)
+    point[15, 15] = 252
+    for angle, streak in ((0.0, (slice(15, 16), slice(11, 20))), (90.0, (slice(11, 20), slice(15, 16)))):
+        smeared = motion_blur(point, 9, angle)[..., 0]
+        assert (smeared[streak] == 28).all()  # the point's light, spread evenly over 9 px
+        assert smeared.sum() == 9 * 28 and np.count_nonzero(smeared) == 9
+    diagonal = motion_blur(point, 9, 45.0)[..., 0]
+    assert diagonal[12, 12] > 0 and diagonal[18, 18] > 0 and diagonal[12, 18] == diagonal[18, 12] == 0
+    assert motion_blur(face, 7, 30.0).mean() == pytest.approx(face.mean(), abs=1.0)  # light is only moved
+
+
+def test_colour_cast_applies_gamma_and_gains_and_greyscale_keeps_three_equal_channels(face):
+    assert np.array_equal(colour_cast(face, 1.0, (1.0, 1.0, 1.0)), face)
+    brighter = colour_cast(face, 0.7, (1.0, 1.0, 1.0)).astype(int)
+    assert (brighter >= face).all() and brighter.mean() > face.mean() + 10
+    warm = colour_cast(face, 1.0, (1.08, 1.0, 0.92)).astype(int)
+    assert warm[..., 0].mean() > face[..., 0].mean() and warm[..., 2].mean() < face[..., 2].mean()
+    assert np.array_equal(warm[..., 1], face[..., 1])
+    grey = greyscale(face)
+    assert grey.shape == face.shape and (grey == grey[..., :1]).all()

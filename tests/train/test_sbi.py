@@ -11,7 +11,14 @@ from dfdetect.errors import DfdetectError
 from dfdetect.faces import create_detector
 from dfdetect.media.io import read_image
 from dfdetect.sample_data import london_identity, london_images, london_landmarks
-from dfdetect.train.sbi import WEBMORPH_FACE_POINTS, face_mask, identity_swap, self_blend, transfer_colour
+from dfdetect.train.sbi import (
+    WEBMORPH_FACE_POINTS,
+    face_mask,
+    identity_swap,
+    is_greyscale,
+    self_blend,
+    transfer_colour,
+)
 
 INNER_WEBMORPH_POINTS = [0, 1, 52, 90]  # both pupils, nose bridge, upper lip
 HAIR_TOP_POINT = 151
@@ -134,6 +141,24 @@ def test_identity_swap_replaces_the_inner_face_and_keeps_the_rest(faces, kind):
     change = np.abs(fake.astype(int) - target["image"].astype(int))
     assert change[core].mean() > 8.0  # another person's features
     assert np.array_equal(fake[mask == 0], target["image"][mask == 0])
+
+
+def test_fakes_of_a_black_and_white_face_stay_black_and_white(faces):
+    """A tint on a grey face is a cue no real greyscale footage has: with it, the ORL faces' clean fakes were
+    trivial to the model (AUC 1.0) and their video-quality ones, whose chroma H.264 flattens, were not."""
+    grey = {face_id: np.repeat(cv2.cvtColor(face["image"], cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+            for face_id, face in faces.items()}
+    assert is_greyscale(grey["001"]) and not is_greyscale(faces["001"]["image"])
+    points = {face_id: face["webmorph"] for face_id, face in faces.items()}
+    for seed in range(5):
+        blended, mask = self_blend(grey["001"], points["001"], np.random.default_rng(seed))
+        assert is_greyscale(blended, tolerance=0)
+        assert np.abs(blended.astype(int) - grey["001"].astype(int))[mask >= 0.5].mean() >= 2.0  # still a fake
+        swapped, _ = identity_swap(grey["001"], points["001"], faces["005"]["image"], points["005"],
+                                   np.random.default_rng(seed))
+        assert is_greyscale(swapped, tolerance=0)
+    colour_fake, _ = self_blend(faces["001"]["image"], points["001"], np.random.default_rng(0))
+    assert not is_greyscale(colour_fake)
 
 
 def test_transfer_colour_matches_the_target_lab_statistics(faces):
