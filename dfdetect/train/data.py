@@ -266,9 +266,10 @@ class DeepfakeDataModule(pl.LightningDataModule):
     degradations: step → probability (see dfdetect.train.degrade), applied to training items only;
     downscale_factors ([low, high]) and h264_crfs set how hard the downscale and H.264 steps hit.
     val_video_face_px: validation also scores every item at video quality — its face shrunk to this
-    many px and through H.264 at CRF 35 — as separate sources, so val/video_auc (the checkpoint
-    monitor) ranks clean and degraded faces together: a model that calls soft reals fake, or misses
-    soft fakes, loses there, while clean-only validation cannot see either.
+    many px and through H.264 at CRF 35 — as separate sources (a fake copy draws its own fixed fake),
+    so val/video_auc (the checkpoint monitor) ranks clean and degraded faces together: a model that
+    calls soft reals fake, or misses soft fakes, loses there, while clean-only validation cannot see
+    either.
     clean_pairs: training items also carry their undegraded view (see CropDataset); set by the CLI
     from the model's quality_consistency.
     """
