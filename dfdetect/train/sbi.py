@@ -187,7 +187,11 @@ def blend_matching_sharpness(source: np.ndarray, target: np.ndarray, alpha: np.n
     frequency jitter and the blend itself (two slightly misaligned copies averaged) otherwise leave
     ~95 % of self-blended faces softer than their real; a model then learns "soft = fake" and flags
     every real face in compressed video. Matched, a fake is as likely sharper as softer, and what is
-    left to learn is the mismatch inside the face and at the blend boundary."""
+    left to learn is the mismatch inside the face and at the blend boundary.
+
+    The fake of a black-and-white target stays black and white: a colour-jittered or another person's
+    source would tint it, a cue no real greyscale footage carries (on the bundled ORL faces it made
+    clean fakes trivial and video-quality ones, whose chroma H.264 flattens, hard)."""
     want = sharpness(target, region) * float(np.exp(rng.uniform(-spread, spread)))
     low, high = -1.5, 16.0  # the one-parameter family from strong blur to strong sharpening
     for _ in range(10):
@@ -196,7 +200,8 @@ def blend_matching_sharpness(source: np.ndarray, target: np.ndarray, alpha: np.n
             low = middle
         else:
             high = middle
-    return _blend(_sharpen_or_blur(source, (low + high) / 2.0), target, alpha)
+    fake = _blend(_sharpen_or_blur(source, (low + high) / 2.0), target, alpha)
+    return greyscale(fake) if is_greyscale(target) else fake
 
 
 def _core_geometry(mask: np.ndarray) -> tuple[np.ndarray, tuple[float, float], float]:
@@ -234,20 +239,14 @@ def self_blend(image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.G
     can leave the face almost unchanged, which would put a real image under a fake label; such draws
     are redrawn until the face's core changes by at least `min_change` grey levels on average.
     `jpeg_quality` compresses the result once more, as a fake that was shared would be.
-
-    The fake of a black-and-white face stays black and white: the colour jitter would tint it, a cue
-    that no real greyscale footage carries (on the bundled ORL faces it made clean fakes trivial).
     """
     target = image.astype(np.float32)
-    grey = is_greyscale(image)
     for _ in range(max_tries):
         mask = face_mask(image.shape, landmarks, box, rng)
         core, centre, face_size = _core_geometry(mask)
         source = _shift_and_scale(_jitter_frequency(_jitter_colour(target, rng), rng), rng, centre, face_size)
         ratio = np.float32(rng.choice(blend_ratios))
         fake = blend_matching_sharpness(source, image, mask * ratio, core, rng)
-        if grey:
-            fake = greyscale(fake)
         if mean_change(fake, image, core) >= min_change:
             return (fake if jpeg_quality is None else jpeg(fake, jpeg_quality)), mask
     raise DfdetectError("bad_input", f"self-blending changed the face by less than {min_change} grey levels "
@@ -274,7 +273,7 @@ def identity_swap(target: np.ndarray, target_landmarks: np.ndarray, source: np.n
     The source is aligned by the similarity transform (rotation, uniform scale, shift) that best maps
     its landmarks onto the target's, recoloured to the target's skin tone, brought to a sharpness
     drawn around the target's, and blended through the intersection of both faces' masks, so no
-    background of the source is pasted. A black-and-white target gets a black-and-white face.
+    background of the source is pasted.
     """
     target_points = np.asarray(target_landmarks, np.float32).reshape(-1, 2)
     source_points = np.asarray(source_landmarks, np.float32).reshape(-1, 2)
@@ -293,6 +292,4 @@ def identity_swap(target: np.ndarray, target_landmarks: np.ndarray, source: np.n
     mask = np.minimum(face_mask(target.shape, target_points, rng=rng), face_mask(target.shape, aligned_points))
     core, _centre, _size = _core_geometry(mask)
     fake = blend_matching_sharpness(transfer_colour(aligned, target, core), target, mask, core, rng)
-    if is_greyscale(target):
-        fake = greyscale(fake)
     return (fake if jpeg_quality is None else jpeg(fake, jpeg_quality)), mask
