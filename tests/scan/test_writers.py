@@ -26,7 +26,8 @@ def test_records_round_trip_one_line_each(tmp_path):
 
 
 def test_a_killed_writer_leaves_only_whole_lines(tmp_path):
-    """A child process writes records in a loop and is killed mid-stream: every line on disk parses."""
+    """A child process writes records in a loop and is killed mid-stream: every whole line parses, in
+    order, and the next writer cuts a torn tail (SIGKILL can stop a 5 kB write between pages)."""
     out = tmp_path / "killed.jsonl"
     script = (f"from dfdetect.scan.writers import JsonlWriter\n"
               f"w = JsonlWriter({str(out)!r})\n"
@@ -43,10 +44,13 @@ def test_a_killed_writer_leaves_only_whole_lines(tmp_path):
     finally:
         child.kill()
         child.wait()
-    assert out.read_bytes().endswith(b"\n")  # killed between records, never inside one
     records = list(read_jsonl(out))
     assert len(records) >= 20
     assert [r["size"] for r in records] == list(range(len(records)))
+    with JsonlWriter(out) as writer:
+        writer.write({"path": "next", "size": len(records), "mtime": 0.0})
+    assert out.read_bytes().endswith(b"\n")
+    assert [r["size"] for r in read_jsonl(out)] == list(range(len(records) + 1))
 
 
 def test_torn_tail_is_skipped_by_readers_and_cut_by_the_next_writer(tmp_path):
