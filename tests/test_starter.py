@@ -6,12 +6,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from dfdetect.demo import DEMO_SCAN_DIR, run_demo, truth_of
 from dfdetect.export import read_contract
 from dfdetect.records import file_sha256
 from dfdetect.scan.writers import read_jsonl
-from dfdetect.starter import STARTER_DIR, STARTER_MODEL, default_model
+from dfdetect.starter import STARTER_DIR, STARTER_MODEL, default_model, fpr_ratio_interval
 
 
 def test_the_starter_model_ships_with_its_contract_card_and_manifest():
@@ -26,6 +27,18 @@ def test_the_starter_model_ships_with_its_contract_card_and_manifest():
     assert "not a production moderation model" in card.lower() and "10.6084/m9.figshare.5047666" in card
     for name in ("calibration.json", "training_config.yaml", "test_metrics.json", "test_report.html"):
         assert (STARTER_DIR / name).stat().st_size > 0
+
+
+def test_fpr_ratio_interval_resamples_people():
+    """20 people, 3 photos each: 4 people's photos are flagged clean, those and 2 more at video quality."""
+    rows = [{"dataset": f"sbi_{quality}", "label": 0, "group": f"p{person}", "probability": 0.9 if flagged else 0.1}
+            for person in range(20) for _photo in range(3)
+            for quality, flagged in (("clean", person < 4), ("video", person < 6))]
+    rows.append({"dataset": "sbi_video", "label": 1, "group": "p0", "probability": 0.0})  # fakes do not count
+    low, high = fpr_ratio_interval(pd.DataFrame(rows), threshold=0.5)
+    # every resample flags a superset at video quality, so the ratio is never below 1; the point value
+    # 0.3 / 0.2 = 1.5 lies inside, and 20 people leave it wide
+    assert 1.0 <= low < 1.5 < high and high - low > 0.5
 
 
 def test_the_demo_folder_separates_reals_from_fakes_with_the_default_model(tmp_path):

@@ -21,7 +21,7 @@ from dfdetect.contract import LogitScaling
 from dfdetect.errors import DfdetectError
 from dfdetect.evaluate.metrics import expected_calibration_error, log_loss, reliability_bins
 from dfdetect.evaluate.plots import histogram_figure, reliability_figure, robustness_figure, roc_figure
-from dfdetect.evaluate.report import model_card, render_html
+from dfdetect.evaluate.report import interval, model_card, render_html
 from dfdetect.evaluate.robustness import SWEEPS, degradations
 from dfdetect.evaluate.scoring import ALL_SPLITS, CLEAN, ScoringModel, load_crop_sets, load_scoring_model, score_crops
 from dfdetect.evaluate.summary import (
@@ -81,7 +81,7 @@ def compute_metrics(model: ScoringModel, crops: pd.DataFrame, rules: dict, split
     primary = contract.aggregation
     per_set = {}
     for name, rows in crops.groupby("set", sort=False):
-        per_set[name] = {**set_metrics(rows, primary, scaling, thresholds),
+        per_set[name] = {**set_metrics(rows, primary, scaling, thresholds, with_interval=True),
                          "breakdown": breakdown(rows, primary, scaling),
                          "aggregations": compare_aggregations(rows, aggregations, scaling, thresholds,
                                                               rules["default_threshold"])}
@@ -180,11 +180,11 @@ def run(args: argparse.Namespace) -> None:
     print(f"evaluated {metrics['model']['name']} on split {args.split!r} "
           f"(temperature {metrics['calibration']['temperature']:.4g}, bias {metrics['calibration']['bias']:+.4g} "
           f"from {metrics['calibration']['source']})")
-    print(f"{'set':24}{'frames':>8}{'frame AUC':>11}{'videos':>8}{'video AUC':>11}{'video EER':>11}")
+    print(f"{'set':24}{'frames':>8}{'frame AUC':>11}{'videos':>8}{'video AUC':>11}{'95 % CI':>15}{'video EER':>11}")
     for name, result in metrics["sets"].items():
         frame, video = result["frame"], result["video"]
         print(f"{name:24}{frame['n']:>8}{_cell(frame['auc']):>11}{video['n']:>8}{_cell(video['auc']):>11}"
-              f"{_cell(video['eer']):>11}")
+              f"{interval(video['auc_ci95']):>15}{_cell(video['eer']):>11}")
     if metrics["skipped_crops"]:
         print(f"{metrics['skipped_crops']} unreadable crops skipped")
     print(f"wrote {Path(args.out) / 'report.html'}")

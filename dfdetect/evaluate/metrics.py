@@ -10,6 +10,8 @@ number a user reads and thresholds.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn import metrics as skm
@@ -79,6 +81,50 @@ def roc_auc(labels: ArrayLike, scores: ArrayLike) -> float:
     y, s = as_binary_arrays(labels, scores)
     require_both_classes(y, "ROC AUC")
     return float(skm.roc_auc_score(y, s))
+
+
+def group_resample_weights(groups: ArrayLike, resamples: int = 1000, seed: int = 0) -> Iterator[np.ndarray]:
+    """Bootstrap resamples of whole groups (people, or the real video a fake was made from), each as
+    one weight per unit: how often its group was drawn. The units of one person rise and fall together,
+    so resampling them one by one would make a test set of a few dozen people look far more certain
+    than it is."""
+    _, codes = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    n_groups = int(codes.max()) + 1
+    rng = np.random.default_rng(seed)
+    for _ in range(resamples):
+        yield np.bincount(rng.integers(n_groups, size=n_groups), minlength=n_groups)[codes].astype(np.float64)
+
+
+def percentile_interval(values: ArrayLike, level: float = 0.95) -> tuple[float, float]:
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(np.asarray(values, np.float64), [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def auc_interval(labels: ArrayLike, scores: ArrayLike, groups: ArrayLike, level: float = 0.95,
+                 resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the ROC AUC over group resamples; resamples left with one
+    class are skipped."""
+    y, s = as_binary_arrays(labels, scores)
+    require_both_classes(y, "an AUC interval")
+    values = [weighted_auc(y, s, weights) for weights in group_resample_weights(groups, resamples, seed)
+              if weights[y == 1].any() and weights[y == 0].any()]
+    if not values:
+        raise DfdetectError("bad_input", "no bootstrap resample held both classes", hint="use more groups")
+    return percentile_interval(values, level)
+
+
+def weighted_auc(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> float:
+    """ROC AUC with a weight per sample (the Mann-Whitney statistic, ties counted ½), equal to
+    sklearn's roc_auc_score with sample_weight but without its per-call overhead, which a thousand
+    bootstrap resamples would pay a thousand times."""
+    _, level = np.unique(scores, return_inverse=True)
+    fake = labels == 1
+    real_at = np.bincount(level, weights=np.where(fake, 0.0, weights), minlength=int(level.max()) + 1)
+    real_below = np.cumsum(real_at) - real_at
+    fake_weights = np.where(fake, weights, 0.0)
+    wins = float(fake_weights @ (real_below[level] + 0.5 * real_at[level]))
+    return wins / (float(fake_weights.sum()) * float(real_at.sum()))
 
 
 def average_precision(labels: ArrayLike, scores: ArrayLike) -> float:

@@ -40,12 +40,16 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
     return "\n".join(lines)
 
 
+def interval(bounds: list[float] | None) -> str:
+    return MISSING if bounds is None else f"{bounds[0]:.3f}–{bounds[1]:.3f}"
+
+
 def embedded_png(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
 
 
-HEADLINE = ("set", "frame AUC", "frame AP", "frame EER", "video AUC", "video AP", "video EER", "video log-loss",
-            "video Brier", "video ECE", "videos", "crops")
+HEADLINE = ("set", "frame AUC", "frame AP", "frame EER", "video AUC", "video AUC 95 % CI", "video AP", "video EER",
+            "video log-loss", "video Brier", "video ECE", "videos", "crops")
 
 
 def headline_rows(metrics: dict) -> list[list[object]]:
@@ -53,8 +57,8 @@ def headline_rows(metrics: dict) -> list[list[object]]:
     for name, result in metrics["sets"].items():
         frame, video = result["frame"], result["video"]
         rows.append([name, frame["auc"], frame["average_precision"], frame["eer"], video["auc"],
-                     video["average_precision"], video["eer"], video["log_loss"], video["brier"], video["ece"],
-                     video["n"], frame["n"]])
+                     interval(video.get("auc_ci95")), video["average_precision"], video["eer"], video["log_loss"],
+                     video["brier"], video["ece"], video["n"], frame["n"]])
     return rows
 
 

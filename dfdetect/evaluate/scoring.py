@@ -29,8 +29,8 @@ CLEAN = "clean"
 ALL_SPLITS = "all"
 BATCH_SIZE = 32
 # columns of scores.parquet that come from crops.parquet; `compression` joins them when an index is given
-CROP_FIELDS = ["crop_path", "source_path", "media_type", "frame_index", "face_index", "label", "split", "dataset",
-               "method"]
+CROP_FIELDS = ["crop_path", "source_path", "media_type", "frame_index", "face_index", "label", "split", "group",
+               "dataset", "method"]
 
 
 @dataclass

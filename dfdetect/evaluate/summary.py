@@ -15,7 +15,7 @@ import pandas as pd
 
 from dfdetect.contract import LogitScaling
 from dfdetect.errors import DfdetectError
-from dfdetect.evaluate.metrics import binary_metrics, roc_auc
+from dfdetect.evaluate.metrics import auc_interval, binary_metrics, roc_auc
 from dfdetect.evaluate.robustness import Sweep, condition_name
 from dfdetect.evaluate.scoring import CLEAN
 from dfdetect.records import FAKE, REAL
@@ -39,7 +39,8 @@ def source_logits(crops: pd.DataFrame, rule: str, scaling: LogitScaling, logit_c
                             f"{mixed[mixed > 1].index[0]}", hint="every crop of one source must have its label")
     scaled = scaling.calibrated(crops[logit_column].to_numpy(np.float64))
     grouped = pd.Series(scaled, index=crops.index).groupby(crops["source_path"], sort=True)
-    first = crops.groupby("source_path", sort=True)[[c for c in crops.columns if c in (*GROUP_COLUMNS, "label")]]
+    carried = (*GROUP_COLUMNS, "label", "group")
+    first = crops.groupby("source_path", sort=True)[[c for c in crops.columns if c in carried]]
     units = first.first()
     units["logit"] = grouped.apply(lambda values: float(scaling.raw(aggregate(values.to_numpy(), rule))))
     units["crops"] = grouped.size()
@@ -51,13 +52,31 @@ def summarise(metrics: dict) -> dict:
     return {key: metrics[key] for key in SUMMARY_KEYS}
 
 
-def set_metrics(crops: pd.DataFrame, rule: str, scaling: LogitScaling, thresholds: dict[str, float]) -> dict:
-    """Frame (crop) and video (source) metrics of one set of crops."""
+def set_metrics(crops: pd.DataFrame, rule: str, scaling: LogitScaling, thresholds: dict[str, float],
+                with_interval: bool = False) -> dict:
+    """Frame (crop) and video (source) metrics of one set of crops; `with_interval` adds the video
+    AUC's 95 % bootstrap interval (see video_auc_interval)."""
     units = source_logits(crops, rule, scaling)
+    video = binary_metrics(units["label"].to_numpy(), units["logit"].to_numpy(), thresholds, scaling)
+    if with_interval:
+        video["auc_ci95"] = video_auc_interval(units)
     return {
         "frame": binary_metrics(crops["label"].to_numpy(), crops["logit"].to_numpy(), thresholds, scaling),
-        "video": binary_metrics(units["label"].to_numpy(), units["logit"].to_numpy(), thresholds, scaling),
+        "video": video,
     }
+
+
+def video_auc_interval(units: pd.DataFrame) -> list[float] | None:
+    """95 % interval of the AUC over source_logits units, resampling by `group` (the identity, or the
+    real video a fake came from: what the index's leakage unit is) where the crops carry one and by
+    source otherwise; None where the AUC itself is undefined."""
+    if units["label"].nunique() < 2:
+        return None
+    groups = units["source_path"].astype(str)
+    if "group" in units.columns:
+        named = units["group"].fillna("").astype(str)
+        groups = groups.where(named == "", named)
+    return list(auc_interval(units["label"].to_numpy(), units["logit"].to_numpy(), groups.to_numpy()))
 
 
 def _subsets(crops: pd.DataFrame) -> dict[str, dict[str, pd.DataFrame]]:

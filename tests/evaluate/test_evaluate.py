@@ -21,6 +21,7 @@ from dfdetect import calibrate
 from dfdetect.errors import DfdetectError
 from dfdetect.evaluate import cli as evaluate_cli
 from dfdetect.evaluate.cli import DEFAULT_AGGREGATIONS, evaluate
+from dfdetect.evaluate.metrics import auc_interval
 from dfdetect.evaluate.robustness import SWEEPS
 from dfdetect.evaluate.scoring import load_crop_sets
 from dfdetect.records import read_crops
@@ -65,6 +66,11 @@ def test_frame_and_video_metrics_match_sklearn(report, metrics):
         assert result["frame"]["auc"] == pytest.approx(roc_auc_score(rows["label"], rows["logit"]), abs=1e-9)
         assert result["video"]["auc"] == pytest.approx(roc_auc_score(videos["label"], videos["logit"]), abs=1e-9)
         assert set(result["video"]["at_threshold"]) == {"default"}
+        people = rows.groupby("source_path")["group"].first()  # the interval resamples people, not videos
+        expected = auc_interval(videos["label"], videos["logit"], people)
+        assert result["video"]["auc_ci95"] == pytest.approx(list(expected))
+        low, high = result["video"]["auc_ci95"]
+        assert low <= result["video"]["auc"] <= high
         assert 0.0 <= result["video"]["eer"] <= 1.0 and result["video"]["log_loss"] > 0
         maxima = rows.groupby("source_path").agg(label=("label", "first"), logit=("logit", "max"))
         assert list(result["aggregations"]) == list(DEFAULT_AGGREGATIONS)
@@ -98,7 +104,7 @@ def test_report_is_self_contained_and_model_card_quotes_the_numbers(report, metr
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert len(images) == 5  # ROC videos + frames, histograms, reliability, robustness
     assert not re.search(r'(src|href)="(https?:|file:|/)', page)
-    assert "Cross-dataset" in page and "Robustness" in page and "confident" in page
+    assert "Cross-dataset" in page and "Robustness" in page and "confident" in page and "video AUC 95 % CI" in page
     card = (report / "model_card.md").read_text()
     assert card.startswith("# Model card: dfdetect redness")
     assert f"{metrics['sets']['tint']['video']['auc']:.3f}" in card and "| tint |" in card

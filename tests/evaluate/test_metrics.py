@@ -2,11 +2,12 @@ import json
 
 import numpy as np
 import pytest
-from sklearn.metrics import roc_curve
+from sklearn.metrics import roc_auc_score, roc_curve
 
 from dfdetect.contract import LogitScaling
 from dfdetect.errors import DfdetectError
 from dfdetect.evaluate.metrics import (
+    auc_interval,
     auc_with_ties,
     average_precision,
     binary_metrics,
@@ -18,6 +19,7 @@ from dfdetect.evaluate.metrics import (
     rates_at_threshold,
     reliability_bins,
     roc_auc,
+    weighted_auc,
 )
 
 
@@ -100,6 +102,32 @@ def test_ece_noise_floor_is_what_a_calibrated_model_scores_by_chance_and_shrinks
     calibrated_eces = [expected_calibration_error(rng.random(probs.size) < probs, probs) for _ in range(400)]
     assert small == pytest.approx(np.median(calibrated_eces), abs=0.01)
     assert ece_noise_floor(np.tile(probs, 16), draws=100) < small / 2.5  # ~1/sqrt(n)
+
+
+def test_weighted_auc_is_sklearns_with_sample_weights_ties_included():
+    rng = np.random.default_rng(5)
+    labels, scores = separated_scores(40, 30, 1.0, seed=5)
+    scores = np.round(scores, 1)  # plenty of tied pairs
+    weights = rng.integers(0, 4, labels.size).astype(float)
+    assert weighted_auc(labels, scores, weights) == pytest.approx(
+        roc_auc_score(labels, scores, sample_weight=weights), abs=1e-12)
+    assert weighted_auc(labels, scores, np.ones(labels.size)) == pytest.approx(roc_auc(labels, scores), abs=1e-12)
+
+
+def test_auc_interval_resamples_groups_so_correlated_units_do_not_look_certain():
+    labels, scores = separated_scores(30, 30, 1.2, seed=6)
+    people = np.arange(labels.size)
+    low, high = auc_interval(labels, scores, people)
+    assert low < roc_auc(labels, scores) < high and high - low > 0.1  # 60 units: nowhere near certain
+    assert auc_interval(labels, scores, people) == (low, high)  # seeded
+    # every person photographed 8 times with identical scores: the same 60 people, no new evidence
+    copies = (np.repeat(labels, 8), np.repeat(scores, 8))
+    grouped = auc_interval(*copies, np.repeat(people, 8))
+    assert grouped == pytest.approx((low, high), abs=0.03)
+    naive = auc_interval(*copies, np.arange(copies[0].size))  # as if the 480 photos were independent
+    assert naive[1] - naive[0] < 0.55 * (high - low)
+    with pytest.raises(DfdetectError):
+        auc_interval([1, 1], [0.2, 0.3], ["a", "b"])
 
 
 def test_binary_metrics_two_classes_is_json_and_consistent():
