@@ -164,9 +164,10 @@ def fpr_ratio_interval(scores: pd.DataFrame, threshold: float) -> list[float] | 
     video = (reals["dataset"] == "sbi_video").to_numpy()
     ratios = []
     for weights in group_resample_weights(reals["group"].to_numpy()):
-        clean_rate = weights[~video] @ flagged[~video] / weights[~video].sum()
-        if clean_rate > 0:
-            ratios.append(weights[video] @ flagged[video] / weights[video].sum() / clean_rate)
+        clean_flagged, video_weight = weights[~video] @ flagged[~video], weights[video].sum()
+        if clean_flagged > 0 and video_weight > 0:
+            clean_rate = clean_flagged / weights[~video].sum()
+            ratios.append(weights[video] @ flagged[video] / video_weight / clean_rate)
     return list(percentile_interval(ratios)) if ratios else None
 
 
