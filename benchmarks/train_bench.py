@@ -29,12 +29,12 @@ import torch
 
 from dfdetect.evaluate.metrics import eer, roc_auc
 from dfdetect.extract import ExtractOptions, extract
-from dfdetect.media.quality import video_quality
+from dfdetect.media.quality import VIDEO_QUALITY_CRF, video_quality
 from dfdetect.records import REAL
 from dfdetect.starter import index_bundled_faces
 from dfdetect.train.cli import run_lightning
 from dfdetect.train.data import DeepfakeDataModule
-from dfdetect.train.degrade import VIDEO_QUALITY_CRF, VIDEO_QUALITY_FACTORS
+from dfdetect.train.degrade import VIDEO_QUALITY_FACTORS
 from dfdetect.train.module import load_detector
 
 REPO = Path(__file__).resolve().parents[1]

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from dfdetect import __version__
 from dfdetect.errors import DfdetectError
-from dfdetect.media.quality import video_quality
+from dfdetect.media.quality import VIDEO_QUALITY_CRF, video_face
 from dfdetect.records import CROP_COLUMNS, INDEX_COLUMNS, REAL, IndexRow, read_crops, write_rows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,8 +39,7 @@ CONFIG = REPO / "configs" / "starter_lite0.yaml"
 CROP_SIZE = 128
 MARGIN = 1.3
 VAL_FRACTION = TEST_FRACTION = 0.15
-VIDEO_FACE_PX = 96  # the acceptance's "video quality": a 96 px face through H.264 at CRF 35
-VIDEO_CRF = 35
+VIDEO_FACE_PX = 96  # the acceptance's "video quality": a 96 px face through H.264 at VIDEO_QUALITY_CRF
 FAKE_KINDS = ("sbi", "swap")
 
 
@@ -101,9 +100,7 @@ def make_fake_sets(crops_dir: Path, out: Path, splits: tuple[str, ...] = ("val",
                     donor = donors.iloc[int(rng.integers(len(donors)))]
                     fake = identity_swap(real, points, images[donor.crop_path], _landmarks(donor), rng)[0]
                 for image, label, suffix in [(real, REAL, "real"), (fake, 1, kind)]:
-                    # "video quality": the crop shrunk until its face is VIDEO_FACE_PX wide, through H.264
-                    factor = image.shape[0] / (VIDEO_FACE_PX * MARGIN)
-                    shown = video_quality(image, factor, VIDEO_CRF) if degraded else image
+                    shown = video_face(image, VIDEO_FACE_PX, MARGIN) if degraded else image
                     relative = f"crops/{i:05d}_{suffix}.jpg"
                     cv2.imwrite(str(folder / relative), cv2.cvtColor(shown, cv2.COLOR_RGB2BGR),
                                 [cv2.IMWRITE_JPEG_QUALITY, 95])
@@ -273,8 +270,8 @@ def model_card(manifest: dict, metrics: dict, contract: dict) -> str:
                        for name, ece in manifest["acceptance"]["ece_after_calibration"]["per_set"].items())
     quality_limit = (f"- False alarms: at the default threshold {fpr['clean']:.0%} of clean held-out real faces are "
                      f"flagged, and {fpr['video']:.0%} of the same faces at video quality (a {VIDEO_FACE_PX} px face, "
-                     f"H.264 CRF {VIDEO_CRF}). Real footage is more varied than that simulation (motion blur, noise, "
-                     "lighting, other codecs): check false alarms on your own real material before trusting a "
+                     f"H.264 CRF {VIDEO_QUALITY_CRF}). Real footage is more varied than that simulation (motion blur, "
+                     "noise, lighting, other codecs): check false alarms on your own real material before trusting a "
                      "threshold.")
     return f"""# dfdetect starter model
 
@@ -317,7 +314,7 @@ thresholds were fitted on the validation people's fixed pseudo-fakes, clean and 
 
 ## Test metrics (held-out people; `dfdetect evaluate`)
 "clean": crops as extracted; "video": the same crops shrunk to a {VIDEO_FACE_PX} px face and passed
-through H.264 at CRF {VIDEO_CRF}.
+through H.264 at CRF {VIDEO_QUALITY_CRF}.
 
 {markdown_table(["set", "AUC", "AP", "EER", "ECE"], set_rows)}
 

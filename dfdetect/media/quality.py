@@ -11,6 +11,8 @@ import numpy as np
 from dfdetect.errors import DfdetectError
 from dfdetect.media.encode import h264_roundtrip
 
+VIDEO_QUALITY_CRF = 35  # "video quality" in evaluation and validation: H.264 at this CRF
+
 
 def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     """One JPEG encode/decode at `quality` (1-100)."""
@@ -77,7 +79,13 @@ def h264(image: np.ndarray, crf: int) -> np.ndarray:
     return h264_roundtrip([image], crf)[0]
 
 
-def video_quality(image: np.ndarray, factor: float, crf: int = 35) -> np.ndarray:
+def video_quality(image: np.ndarray, factor: float, crf: int = VIDEO_QUALITY_CRF) -> np.ndarray:
     """A face as it looks in a typical compressed video: downscaled by `factor`, then H.264 at `crf`
     at the small size, then enlarged back."""
     return enlarge(h264(shrink(image, factor, min_side=16), crf), *image.shape[:2])
+
+
+def video_face(crop: np.ndarray, face_px: float, crop_margin: float, crf: int = VIDEO_QUALITY_CRF) -> np.ndarray:
+    """A face crop at video quality with its face — the crop's side over `crop_margin` — shrunk to
+    `face_px` wide (never enlarged): the fixed degradation that evaluation and validation share."""
+    return video_quality(crop, max(1.0, crop.shape[0] / (crop_margin * face_px)), crf)

@@ -24,13 +24,12 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dfdetect.contract import IMAGENET_MEAN, IMAGENET_STD
 from dfdetect.errors import DfdetectError
-from dfdetect.media.quality import video_quality
+from dfdetect.media.quality import video_face
 from dfdetect.records import FAKE, REAL, SPLITS, read_crops
 from dfdetect.train.augment import build_transforms
 from dfdetect.train.degrade import (
     DOWNSCALE_FACTORS,
     H264_CRFS,
-    VIDEO_QUALITY_CRF,
     check_degradations,
     check_strengths,
     degrade,
@@ -238,8 +237,7 @@ class CropDataset(Dataset):
         if self.degradations:
             image = degrade(image, self.degradations, rng, self.downscale_factors, self.h264_crfs)
         if self.video_face_px[index]:
-            factor = max(1.0, image.shape[0] / (self.crop_margin * float(self.video_face_px[index])))
-            image = video_quality(image, factor, VIDEO_QUALITY_CRF)
+            image = video_face(image, float(self.video_face_px[index]), self.crop_margin)
         return image, label, undegraded
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:

@@ -41,7 +41,6 @@ GAMMAS = (0.7, 1.4)
 COLOUR_GAIN = 0.08  # each channel's gain in 1 ± this
 JPEG_QUALITIES = (30, 95)
 H264_CRFS = (23, 28, 32, 35, 38)
-VIDEO_QUALITY_CRF = 35
 VIDEO_QUALITY_FACTORS = (2.0, 3.0)
 
 # Probability of each step; the steps run in this order, as a face passes through a real pipeline:

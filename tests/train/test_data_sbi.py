@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from dfdetect.errors import DfdetectError
-from dfdetect.media.quality import h264, video_quality
+from dfdetect.media.quality import VIDEO_QUALITY_CRF, h264, video_quality
 from dfdetect.records import FAKE, REAL
 from dfdetect.train.data import CropDataset, DeepfakeDataModule, FakeMaker, crop_face_box, read_rgb
-from dfdetect.train.degrade import H264_CRFS, VIDEO_QUALITY_CRF
+from dfdetect.train.degrade import H264_CRFS
 from dfdetect.train.sbi import self_blend
 
 from .conftest import SBI_CROP_SIZE, SBI_TRAIN_PEOPLE, SBI_VAL_PEOPLE
