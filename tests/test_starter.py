@@ -12,7 +12,14 @@ from dfdetect.demo import DEMO_SCAN_DIR, run_demo, truth_of
 from dfdetect.export import read_contract
 from dfdetect.records import file_sha256
 from dfdetect.scan.writers import read_jsonl
-from dfdetect.starter import STARTER_DIR, STARTER_MODEL, default_model, fpr_ratio_interval
+from dfdetect.starter import (
+    STARTER_DIR,
+    STARTER_MODEL,
+    default_model,
+    flagged_test_reals,
+    fpr_ratio,
+    fpr_ratio_interval,
+)
 
 
 def test_the_starter_model_ships_with_its_contract_card_and_manifest():
@@ -25,6 +32,9 @@ def test_the_starter_model_ships_with_its_contract_card_and_manifest():
     assert manifest["model_sha256"] == file_sha256(STARTER_MODEL)
     card = (STARTER_DIR / "MODEL_CARD.md").read_text()
     assert "not a production moderation model" in card.lower() and "10.6084/m9.figshare.5047666" in card
+    recipe = manifest["recipe"]  # what the card's Method says about training, read off the build
+    assert f"{recipe['max_epochs']} epochs at {contract.preprocessing.input_size} px" in card
+    assert f"(epoch {recipe['best_epoch']})" in card and f"EMA, decay {recipe['ema_decay']}" in card
     for name in ("calibration.json", "training_config.yaml", "test_metrics.json", "test_report.html"):
         assert (STARTER_DIR / name).stat().st_size > 0
 
@@ -35,7 +45,10 @@ def test_fpr_ratio_interval_resamples_people():
             for person in range(20) for _photo in range(3)
             for quality, flagged in (("clean", person < 4), ("video", person < 6))]
     rows.append({"dataset": "sbi_video", "label": 1, "group": "p0", "probability": 0.0})  # fakes do not count
-    low, high = fpr_ratio_interval(pd.DataFrame(rows), threshold=0.5)
+    flagged, video, groups = flagged_test_reals(pd.DataFrame(rows), threshold=0.5)
+    assert len(flagged) == 120 and video.sum() == 60
+    assert fpr_ratio(flagged, video, np.ones(len(flagged))) == (0.2, 0.3, 0.3 / 0.2)
+    low, high = fpr_ratio_interval(flagged, video, groups)
     # every resample flags a superset at video quality, so the ratio is never below 1; the point value
     # 0.3 / 0.2 = 1.5 lies inside, and 20 people leave it wide
     assert 1.0 <= low < 1.5 < high and high - low > 0.5

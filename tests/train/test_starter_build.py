@@ -1,0 +1,51 @@
+"""The starter build's own steps: crops sized by the recipe, the fixed pseudo-fake sets of held-out
+people, and what the card reads off the recipe."""
+
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from dfdetect.records import REAL
+from dfdetect.starter import CONFIG, crop_geometry, make_fake_sets, recipe_summary
+
+from .conftest import SBI_CROP_SIZE
+
+
+def test_crops_take_the_recipes_input_size_and_margin(tmp_path):
+    recipe = yaml.safe_load(CONFIG.read_text())
+    recipe["model"].update(input_size=160, crop_margin=1.25)
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    assert crop_geometry(tmp_path / "recipe.yaml") == (160, 1.25)
+    assert crop_geometry(CONFIG) == (128, 1.3)
+
+
+def test_the_card_reads_epochs_averaging_and_face_sizes_off_the_shipped_recipe(tmp_path):
+    torch.save({"epoch": 70}, tmp_path / "best.ckpt")
+    # a 128 px crop at margin 1.3 holds a 98 px face; the largest downscale (1.63) leaves 60 px
+    assert recipe_summary(CONFIG, tmp_path / "best.ckpt") == {
+        "input_size": 128, "max_epochs": 96, "best_epoch": 70, "ema_decay": 0.998,
+        "train_face_px": [60, 98], "h264_crfs": [18, 40]}
+
+
+def test_fake_sets_pair_every_held_out_real_with_one_fake(real_face_crops, tmp_path):
+    crops = pd.read_parquet(real_face_crops / "crops.parquet")
+    held_out = crops[crops["split"].isin(["val", "test"])]
+    sets = make_fake_sets(real_face_crops, tmp_path, margin=1.3)
+    assert sorted(sets) == ["sbi_clean", "sbi_video", "swap_clean", "swap_video"]
+    for name, folder in sets.items():
+        rows = pd.read_parquet(folder / "crops.parquet")
+        assert len(rows) == 2 * len(held_out) and rows["source_path"].is_unique
+        assert (rows["label"] == REAL).sum() == len(held_out) and set(rows["dataset"]) == {name}
+        assert sorted(rows["group"].unique()) == sorted(held_out["group"].unique())
+        assert set(rows.loc[rows["label"] != REAL, "method"]) == {name.split("_")[0]}
+        for real, fake in zip(rows[rows["label"] == REAL].itertuples(), rows[rows["label"] != REAL].itertuples()):
+            assert (real.group, real.split) == (fake.group, fake.split)
+            real_image, fake_image = (cv2.imread(str(folder / r.crop_path)).astype(np.int16) for r in (real, fake))
+            assert real_image.shape == (SBI_CROP_SIZE, SBI_CROP_SIZE, 3)
+            assert np.abs(real_image - fake_image).mean() > 0.5  # the fake's face changed
+    # the video-quality copy of a real is the same face, shrunk and H.264-coded: close, not equal
+    clean, video = (cv2.imread(str(sets[name] / "crops/00000_real.jpg")).astype(np.int16)
+                    for name in ("sbi_clean", "sbi_video"))
+    assert 0.5 < np.abs(clean - video).mean() < 20
