@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -72,7 +73,15 @@ def crop_geometry(config: Path) -> tuple[int, float]:
     model sees, as the scanner does, so no training face is an upscaled smaller crop."""
     import yaml
 
-    model = yaml.safe_load(Path(config).read_text())["model"]
+    if not Path(config).is_file():
+        raise DfdetectError("missing_path", "training recipe not found", config,
+                            "pass a LightningCLI YAML such as configs/starter_lite0.yaml to --config")
+    model = (yaml.safe_load(Path(config).read_text()) or {}).get("model") or {}
+    missing = [key for key in ("input_size", "crop_margin") if key not in model]
+    if missing:
+        raise DfdetectError("bad_config", f"the recipe does not set {', '.join('model.' + k for k in missing)}",
+                            config, "the starter cuts its crops to the recipe's model input size and crop margin; "
+                            "set both under model:, as configs/starter_lite0.yaml does")
     return int(model["input_size"]), float(model["crop_margin"])
 
 
@@ -199,6 +208,7 @@ def build_starter(work: Path, out: Path, fit_args: list[str] | None = None, chec
     from dfdetect.extract import ExtractOptions, extract
     from dfdetect.train.cli import run_lightning
 
+    crop_size, margin = crop_geometry(config)  # a bad recipe fails here, before any folder is made
     started = time.time()
     timings: dict[str, float] = {}
     work.mkdir(parents=True, exist_ok=True)
@@ -207,7 +217,6 @@ def build_starter(work: Path, out: Path, fit_args: list[str] | None = None, chec
     def lap(name: str) -> None:
         timings[name] = round(time.time() - started - sum(timings.values()), 1)
 
-    crop_size, margin = crop_geometry(config)
     index = index_bundled_faces(work / "index.parquet")
     extract_summary = extract(index, work / "crops", ExtractOptions(size=crop_size, margin=margin), workers=1)
     lap("index_extract")
@@ -399,7 +408,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Build the starter model (make starter-model).")
     add_arguments(parser)
     args, fit_args = parser.parse_known_args(argv)
-    manifest = build_starter(Path(args.work), Path(args.out), fit_args, args.checkpoint, args.config)
+    try:
+        manifest = build_starter(Path(args.work), Path(args.out), fit_args, args.checkpoint, args.config)
+    except DfdetectError as exc:
+        sys.exit(f"dfdetect.starter: error: {exc.one_line()}")
     print(json.dumps(manifest["acceptance"], indent=2, default=str))
     print(f"starter model written to {args.out} in {manifest['seconds'] / 60:.1f} min")
 

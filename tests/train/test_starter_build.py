@@ -4,11 +4,13 @@ people, and what the card reads off the recipe."""
 import cv2
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 import yaml
 
+from dfdetect.errors import DfdetectError
 from dfdetect.records import REAL
-from dfdetect.starter import CONFIG, crop_geometry, make_fake_sets, recipe_summary
+from dfdetect.starter import CONFIG, crop_geometry, main, make_fake_sets, recipe_summary
 
 from .conftest import SBI_CROP_SIZE
 
@@ -19,6 +21,23 @@ def test_crops_take_the_recipes_input_size_and_margin(tmp_path):
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     assert crop_geometry(tmp_path / "recipe.yaml") == (160, 1.25)
     assert crop_geometry(CONFIG) == (128, 1.3)
+
+
+def test_a_recipe_without_crop_geometry_is_named_before_anything_runs(tmp_path):
+    recipe = yaml.safe_load(CONFIG.read_text())
+    del recipe["model"]["crop_margin"]
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    with pytest.raises(DfdetectError, match=r"model\.crop_margin") as error:
+        crop_geometry(tmp_path / "recipe.yaml")
+    assert error.value.path == str(tmp_path / "recipe.yaml")
+
+
+def test_the_build_command_names_a_missing_recipe_and_makes_nothing(tmp_path):
+    with pytest.raises(SystemExit) as stop:
+        main(["--config", str(tmp_path / "nope.yaml"), "--work", str(tmp_path / "work"),
+              "--out", str(tmp_path / "out")])
+    assert "training recipe not found" in str(stop.value.code) and "nope.yaml" in str(stop.value.code)
+    assert sorted(tmp_path.iterdir()) == []
 
 
 def test_the_card_reads_epochs_averaging_and_face_sizes_off_the_shipped_recipe(tmp_path):
