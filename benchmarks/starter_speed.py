@@ -32,11 +32,13 @@ from torch.utils.data import default_collate
 from dfdetect.extract import ExtractOptions, extract
 from dfdetect.starter import CONFIG, crop_geometry, index_bundled_faces
 from dfdetect.train.cli import build_cli
+from dfdetect.train.data import CropDataset, DeepfakeDataModule
+from dfdetect.train.module import DetectorModule
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def recipe_at(config: Path, crops: Path, size: int):
+def recipe_at(config: Path, crops: Path, size: int) -> tuple[DetectorModule, DeepfakeDataModule]:
     """The recipe's model and data module at `size` px, in-process data loading, nothing run."""
     cli = build_cli(["--config", str(config), "--data.crops", str(crops), "--model.input_size", str(size),
                      "--data.num_workers", "0", "--trainer.accelerator", "cpu", "--trainer.logger", "false"],
@@ -45,7 +47,7 @@ def recipe_at(config: Path, crops: Path, size: int):
     return cli.model, cli.datamodule
 
 
-def seconds_per_sample(dataset, samples: int) -> float:
+def seconds_per_sample(dataset: CropDataset, samples: int) -> float:
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     order = np.random.default_rng(0).permutation(len(dataset))[:samples]
@@ -57,7 +59,7 @@ def seconds_per_sample(dataset, samples: int) -> float:
     return (time.perf_counter() - started) / len(order)
 
 
-def seconds_per_step(model, dataset, batch_size: int, steps: int) -> float:
+def seconds_per_step(model: DetectorModule, dataset: CropDataset, batch_size: int, steps: int) -> float:
     torch.set_num_threads(os.cpu_count() or 1)
     batch = default_collate([dataset[i] for i in range(batch_size)])
     optimizer = torch.optim.AdamW(model.net.parameters(), lr=model.hparams.lr)
