@@ -68,16 +68,26 @@ def _landmarks(row) -> np.ndarray | None:
     return points.reshape(-1, 2) if len(points) >= 10 else None
 
 
-def crop_geometry(config: Path) -> tuple[int, float]:
+CROP_GEOMETRY_KEYS = ("input_size", "crop_margin")
+
+
+def crop_geometry(config: Path, fit_args: list[str] | None = None) -> tuple[int, float]:
     """The recipe's input size and crop margin: the starter extracts its crops at exactly the size the
-    model sees, as the scanner does, so no training face is an upscaled smaller crop."""
+    model sees, as the scanner does, so no training face is an upscaled smaller crop. The crops are cut
+    before training reads its command line, so `fit_args` may not change either."""
     import yaml
 
+    overridden = [arg.split("=")[0] for arg in fit_args or []
+                  if arg.split("=")[0] in {f"--model.{key}" for key in CROP_GEOMETRY_KEYS}]
+    if overridden:
+        raise DfdetectError("bad_config", f"{', '.join(overridden)} cannot be given on the command line", config,
+                            "the crops are cut at the recipe's size before training starts; write the value "
+                            "in a copy of the recipe and pass that with --config")
     if not Path(config).is_file():
         raise DfdetectError("missing_path", "training recipe not found", config,
                             "pass a LightningCLI YAML such as configs/starter_lite0.yaml to --config")
     model = (yaml.safe_load(Path(config).read_text()) or {}).get("model") or {}
-    missing = [key for key in ("input_size", "crop_margin") if key not in model]
+    missing = [key for key in CROP_GEOMETRY_KEYS if key not in model]
     if missing:
         raise DfdetectError("bad_config", f"the recipe does not set {', '.join('model.' + k for k in missing)}",
                             config, "the starter cuts its crops to the recipe's model input size and crop margin; "
@@ -208,7 +218,7 @@ def build_starter(work: Path, out: Path, fit_args: list[str] | None = None, chec
     from dfdetect.extract import ExtractOptions, extract
     from dfdetect.train.cli import run_lightning
 
-    crop_size, margin = crop_geometry(config)  # a bad recipe fails here, before any folder is made
+    crop_size, margin = crop_geometry(config, fit_args)  # a bad recipe fails here, before any folder is made
     started = time.time()
     timings: dict[str, float] = {}
     work.mkdir(parents=True, exist_ok=True)
@@ -253,12 +263,10 @@ def build_starter(work: Path, out: Path, fit_args: list[str] | None = None, chec
     for name in ("metrics.json", "report.html"):
         shutil.copy(work / "evaluation" / name, out / f"test_{name}")
     shutil.copy(next(Path(checkpoint).parent.parent.glob("config.yaml")), out / "training_config.yaml")
-    default_build = Path(config).resolve() == CONFIG and not fit_args
     manifest = {
         "model": "model.onnx", "model_sha256": report.sha256, "checkpoint_sha256": report.contract.checkpoint_sha256,
         "toolkit_version": __version__, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": "make starter-model" if default_build else
-        " ".join(["python -m dfdetect.starter --config", str(config), *(fit_args or [])]),
+        "command": rebuild_command(config, fit_args),
         "hardware": _hardware(), "recipe": recipe_summary(out / "training_config.yaml", checkpoint),
         "seconds": round(time.time() - started, 1), "seconds_per_stage": timings,
         "fit_reused_from": str(checkpoint) if reused else None,
@@ -274,6 +282,16 @@ def build_starter(work: Path, out: Path, fit_args: list[str] | None = None, chec
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
     (out / "MODEL_CARD.md").write_text(model_card(manifest, metrics, asdict(report.contract)))
     return manifest
+
+
+def rebuild_command(config: Path, fit_args: list[str] | None) -> str:
+    """The command the card names to reproduce a build, with the recipe's path relative to the
+    repository when it lies there (the manifest ships; a path on the build machine would not help)."""
+    config = Path(config).resolve()
+    if config == CONFIG and not fit_args:
+        return "make starter-model"
+    shown = config.relative_to(REPO) if config.is_relative_to(REPO) else config
+    return " ".join(["python -m dfdetect.starter --config", str(shown), *(fit_args or [])])
 
 
 def recipe_summary(training_config: Path, checkpoint: Path) -> dict:

@@ -10,7 +10,7 @@ import yaml
 
 from dfdetect.errors import DfdetectError
 from dfdetect.records import REAL
-from dfdetect.starter import CONFIG, crop_geometry, main, make_fake_sets, recipe_summary
+from dfdetect.starter import CONFIG, REPO, crop_geometry, main, make_fake_sets, rebuild_command, recipe_summary
 
 from .conftest import SBI_CROP_SIZE
 
@@ -30,6 +30,23 @@ def test_a_recipe_without_crop_geometry_is_named_before_anything_runs(tmp_path):
     with pytest.raises(DfdetectError, match=r"model\.crop_margin") as error:
         crop_geometry(tmp_path / "recipe.yaml")
     assert error.value.path == str(tmp_path / "recipe.yaml")
+
+
+def test_crop_geometry_cannot_be_overridden_past_the_crops():
+    with pytest.raises(DfdetectError, match=r"--model\.input_size"):
+        crop_geometry(CONFIG, ["--trainer.max_epochs", "4", "--model.input_size=160"])
+    with pytest.raises(DfdetectError, match=r"--model\.crop_margin"):
+        crop_geometry(CONFIG, ["--model.crop_margin", "1.5"])
+    assert crop_geometry(CONFIG, ["--trainer.max_epochs", "4"]) == (128, 1.3)
+
+
+def test_the_rebuild_command_names_the_recipe_as_the_repository_does(tmp_path):
+    assert rebuild_command(CONFIG, []) == "make starter-model"
+    assert rebuild_command(REPO / "configs" / "starter_lite0_gpu.yaml", None) == (
+        "python -m dfdetect.starter --config configs/starter_lite0_gpu.yaml")
+    assert rebuild_command(CONFIG, ["--seed_everything", "1"]) == (
+        "python -m dfdetect.starter --config configs/starter_lite0.yaml --seed_everything 1")
+    assert rebuild_command(tmp_path / "mine.yaml", None).endswith(f"--config {tmp_path / 'mine.yaml'}")
 
 
 def test_the_build_command_names_a_missing_recipe_and_makes_nothing(tmp_path):
