@@ -35,9 +35,10 @@ test: setup lint
 demo: setup
 	$(BIN)/dfdetect demo --out runs/demo
 
-# Rebuild checkpoints/starter from the bundled real faces (CPU: see checkpoints/starter/MODEL_CARD.md)
+# Rebuild the shipped starter model (dfdetect/model/starter, a package resource) from the bundled real faces
+# (CPU: see dfdetect/model/starter/MODEL_CARD.md)
 starter-model: setup
-	$(BIN)/python -m dfdetect.starter --work runs/starter --out checkpoints/starter
+	$(BIN)/python -m dfdetect.recipes.starter --work runs/starter --out dfdetect/model/starter
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

@@ -29,10 +29,11 @@ import av
 import cv2
 import numpy as np
 
-from dfdetect.extract import ExtractOptions, extract
+from dfdetect.extract import extract
 from dfdetect.faces import create_detector
 from dfdetect.media import read_image, sample_indices
 from dfdetect.media.io import available_cores
+from dfdetect.model.crops import ExtractOptions
 from dfdetect.records import INDEX_COLUMNS, IndexRow, write_rows
 from dfdetect.sample_data import london_images
 

@@ -29,8 +29,9 @@ import numpy as np
 import torch
 from torch.utils.data import default_collate
 
-from dfdetect.extract import ExtractOptions, extract
-from dfdetect.starter import CONFIG, crop_geometry, index_bundled_faces
+from dfdetect.extract import extract
+from dfdetect.model.crops import ExtractOptions
+from dfdetect.recipes.starter import CONFIG, crop_geometry, index_bundled_faces
 from dfdetect.train.cli import build_cli
 from dfdetect.train.data import CropDataset, DeepfakeDataModule
 from dfdetect.train.module import DetectorModule

@@ -27,18 +27,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dfdetect.evaluate.metrics import eer, roc_auc
-from dfdetect.extract import ExtractOptions, extract
+from dfdetect.extract import extract
 from dfdetect.media.quality import VIDEO_QUALITY_CRF, video_quality
+from dfdetect.metrics import eer, roc_auc
+from dfdetect.model.checkpoint import load_checkpoint
+from dfdetect.model.crops import ExtractOptions
+from dfdetect.model.resources import recipe_path
+from dfdetect.recipes.starter import index_bundled_faces
 from dfdetect.records import REAL
-from dfdetect.starter import index_bundled_faces
 from dfdetect.train.cli import run_lightning
 from dfdetect.train.data import DeepfakeDataModule
 from dfdetect.train.degrade import VIDEO_QUALITY_FACTORS
-from dfdetect.train.module import load_detector
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "configs" / "sbi_lite0_faces.yaml"
+CONFIG = recipe_path("sbi_lite0_faces")
 BENCHMARKS_MD = REPO / "BENCHMARKS.md"
 SECTION = "## Training: SBI on real faces (benchmarks/train_bench.py)"
 CROP_SIZE = 128
@@ -62,7 +64,7 @@ def probabilities(network: torch.nn.Module, images: list[np.ndarray], transform)
 
 def evaluate(checkpoint: Path, crops: Path, seed: int = 0) -> dict:
     """AUC, EER threshold and the false-positive rates on clean and video-quality held-out reals."""
-    network, contract = load_detector(checkpoint)
+    network, contract = load_checkpoint(checkpoint)
     prep = contract.preprocessing
     datamodule = DeepfakeDataModule(str(crops), input_size=prep.input_size, mean=prep.mean, std=prep.std,
                                     synthesis="sbi", crop_margin=prep.crop_margin)

@@ -13,12 +13,9 @@ or a single crop), written to calibration.json, and later embedded by export int
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +25,8 @@ from scipy.optimize import minimize_scalar
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 
-from dfdetect.contract import LogitScaling
 from dfdetect.errors import DfdetectError
-from dfdetect.evaluate.metrics import (
+from dfdetect.metrics import (
     as_binary_arrays,
     average_precision,
     brier,
@@ -42,9 +38,11 @@ from dfdetect.evaluate.metrics import (
     require_both_classes,
     roc_auc,
 )
+from dfdetect.model.calibration import Calibration, write_calibration
+from dfdetect.model.contract import LogitScaling
+from dfdetect.model.scoring import CLEAN, load_crop_sets, load_scoring_model, score_crops
 from dfdetect.records import file_sha256, read_table
 
-CALIBRATION_SCHEMA = "dfdetect.calibration/v1"
 DEFAULT_FPRS = (0.01, 0.05)
 # wide enough for any sane detector; a fit that lands on a bound means the scores are degenerate
 TEMPERATURE_BOUNDS = (1e-3, 1e3)
@@ -124,61 +122,6 @@ def too_few_negatives(n_neg: int, fpr: float) -> bool:
     """With fewer than 1/FPR reals a single false positive already overshoots the target, so the
     threshold can only sit above every real and the FPR it promises is not measured at all."""
     return n_neg < math.ceil(1.0 / fpr - 1e-9)
-
-
-@dataclass
-class Calibration:
-    """What `dfdetect calibrate` fitted, and on what; export copies temperature and thresholds into
-    the model contract, the rest lets a reader judge how far to trust them."""
-
-    temperature: float
-    thresholds: dict[str, float]
-    default_threshold: str  # the rule whose value `thresholds["default"]` holds
-    fitted_on: dict  # scores file + hash, split, by, aggregation, counts
-    before: dict[str, float]  # ece, log_loss at T = 1
-    after: dict[str, float]  # ece, log_loss at the fitted T (and bias)
-    warnings: list[str] = field(default_factory=list)
-    metrics: dict = field(default_factory=dict)  # headline numbers on the fitted units at T (export copies them)
-    bias: float = 0.0  # added to logit / T; 0 unless fitted with method "platt"
-    method: str = "temperature"
-    schema: str = CALIBRATION_SCHEMA
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> Calibration:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DfdetectError("bad_input", f"calibration is not valid JSON ({exc.msg})",
-                                hint="re-create it with `dfdetect calibrate`") from exc
-        if not isinstance(data, dict) or data.get("schema") != CALIBRATION_SCHEMA:
-            found = data.get("schema") if isinstance(data, dict) else type(data).__name__
-            raise DfdetectError("bad_input", f"unsupported calibration schema {found!r}, expected {CALIBRATION_SCHEMA}",
-                                hint="re-create it with `dfdetect calibrate`")
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-
-def write_calibration(calibration: Calibration, path: str | Path) -> Path:
-    """Write via a temp file so export never reads a half-written calibration."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(calibration.to_json() + "\n")
-    tmp.replace(path)
-    return path
-
-
-def read_calibration(path: str | Path) -> Calibration:
-    path = Path(path)
-    if not path.exists():
-        raise DfdetectError("missing_path", "calibration file not found", path, "create it with `dfdetect calibrate`")
-    try:
-        return Calibration.from_json(path.read_text())
-    except DfdetectError as err:
-        raise DfdetectError(err.code, err.message, path, err.hint) from err
 
 
 def video_logits(frame_table: pd.DataFrame, aggregation: str = "mean") -> pd.DataFrame:
@@ -299,8 +242,6 @@ def scores_from_file(scores_path: Path, split: str) -> tuple[pd.DataFrame, dict]
 def scores_from_model(model_path: Path, crops_dirs: list[Path], split: str) -> tuple[pd.DataFrame, dict]:
     """Score the `split` crops with the model's raw logits; the record names the model and the
     crops.parquet files by hash, so a calibration can be traced to the exact data it saw."""
-    from dfdetect.evaluate.scoring import CLEAN, load_crop_sets, load_scoring_model, score_crops
-
     model = load_scoring_model(model_path)
     crops = load_crop_sets(crops_dirs, split=split)
     crops = crops.assign(logit=score_crops(model, crops)[CLEAN])

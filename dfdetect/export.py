@@ -2,8 +2,10 @@
 
 The graph takes the normalised float32 NCHW batch `images` and returns `logits` and the calibrated
 `probability` (sigmoid(logits / temperature + logit_bias)), so a consumer needs nothing but the file. Export is
-refused unless ONNX Runtime reproduces the PyTorch probabilities on real face crops: a silent
-operator mismatch would otherwise ship as a model that scores everything wrong.
+refused unless ONNX Runtime reproduces the PyTorch raw logits, their ranking and the probabilities on
+real face crops: a silent operator mismatch would otherwise ship as a model that scores everything
+wrong. Raw logits, because calibrated probabilities can hide it: at temperature 1000 every probability
+is 0.5 ± 1e-4, and any graph would agree with any other.
 """
 
 from __future__ import annotations
@@ -15,29 +17,42 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
+import onnxruntime as ort
+import onnxslim
 import pandas as pd
+import torch
+from onnxruntime.transformers.float16 import convert_float_to_float16
+from onnxruntime.transformers.onnx_model import OnnxModel
 
 from dfdetect import __version__
-from dfdetect.contract import CONTRACT_KEY, LogitScaling, ModelContract
 from dfdetect.errors import DfdetectError
-from dfdetect.records import file_sha256
+from dfdetect.faces import create_detector
+from dfdetect.media.io import read_image
+from dfdetect.metrics import auc_with_ties
+from dfdetect.model.calibration import apply_calibration, read_calibration
+from dfdetect.model.checkpoint import load_checkpoint
+from dfdetect.model.contract import LogitScaling, ModelContract
+from dfdetect.model.onnx import embed_contract
+from dfdetect.model.quantize import Int8Report, quantize_int8
+from dfdetect.model.scoring import fit_crop
+from dfdetect.records import file_sha256, read_crops
+from dfdetect.sample_data import london_images
+from dfdetect.train.run_manifest import RUN_MANIFEST_NAME
 
-if TYPE_CHECKING:  # torch is imported where it is used: the scanner reads contracts without it
-    import torch
-
-    from dfdetect.calibrate import Calibration
-
-FP32_TOLERANCE = 1e-4
+FP32_TOLERANCE = 1e-4  # on probabilities, and on raw logits relative to their scale (max(1, max |z|))
 # fp16 carries ~3 significant digits, and the error grows through ~80 layers: measured 0.009 (64 px,
 # T = 1) and 0.007 (224 px, T = 1.7) on an EfficientNet-B0 with face-fitted BatchNorm statistics, and
 # keeping pooling, Gemm or Sigmoid in fp32 does not lower it (the convolutions' weights carry it). A
 # larger gap means the conversion broke an operator, not rounding.
 FP16_TOLERANCE = 1e-2
+# Raw fp16 logits drift further than the squashed probabilities show: measured 0.33 on logits up to 9.3
+# (3.5 % of their scale) for the same network. The ranking check below holds them to their order.
+FP16_LOGIT_TOLERANCE = 5e-2
 PARITY_BATCH = 32
+CALIBRATION_CROPS = 128  # int8 activation ranges: more crops changed the ranges little (measured on the starter)
 AUC_DECIMALS = 3
 # The torch.export-based exporter only emits opset >= 18 (it silently keeps 18 when asked for less);
 # lower opsets, still needed by older runtimes, come from the TorchScript exporter.
@@ -51,6 +66,8 @@ class ExportReport:
     fp16: bool
     parity_max_abs_diff: float  # max |p_onnx − p_torch| over the parity batch
     parity_faces: int
+    parity_max_logit_diff: float  # max |z_onnx − z_torch| of the raw logits, over the parity batch
+    parity_same_ranking: bool  # ONNX orders the parity faces as PyTorch does (pairs within tolerance aside)
     sha256: str
     contract: ModelContract
     parity_auc_torch: float | None = None  # AUC of the parity batch, when it holds both labels
@@ -60,8 +77,6 @@ class ExportReport:
 
 def calibrated_detector(network: torch.nn.Module, scaling: LogitScaling) -> torch.nn.Module:
     """The network plus the contract's calibration, so the exported graph emits both outputs."""
-    import torch
-
     class CalibratedDetector(torch.nn.Module):
         def __init__(self):
             super().__init__()
@@ -76,55 +91,7 @@ def calibrated_detector(network: torch.nn.Module, scaling: LogitScaling) -> torc
     return CalibratedDetector().eval()
 
 
-def contract_from_metadata(metadata: dict[str, str], path: str | Path) -> ModelContract:
-    """The contract stored in an ONNX file's metadata (shared by read_contract and the scanner's session)."""
-    if CONTRACT_KEY not in metadata:
-        raise DfdetectError("bad_input", f"the ONNX file has no {CONTRACT_KEY!r} metadata", path,
-                            "export the model with `dfdetect export`")
-    try:
-        return ModelContract.from_json(metadata[CONTRACT_KEY])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DfdetectError("bad_input", f"the model contract cannot be read ({exc})", path,
-                            "re-export the model with this version of `dfdetect export`") from exc
-
-
-def read_contract(onnx_path: str | Path) -> ModelContract:
-    onnx_path = Path(onnx_path)
-    if not onnx_path.exists():
-        raise DfdetectError("missing_path", "model file not found", onnx_path, "check --model")
-    try:
-        model = onnx.load(str(onnx_path), load_external_data=False)
-    except Exception as exc:  # protobuf raises DecodeError and others for a non-ONNX file
-        raise DfdetectError("bad_input", f"not an ONNX model ({exc.__class__.__name__})", onnx_path,
-                            "export the model with `dfdetect export`") from exc
-    return contract_from_metadata({p.key: p.value for p in model.metadata_props}, onnx_path)
-
-
-def apply_calibration(contract: ModelContract, calibration: Calibration) -> ModelContract:
-    """The contract with a calibration's temperature, bias, thresholds and validation numbers.
-
-    Thresholds fitted per video hold for the aggregation rule they were fitted with, so that rule
-    becomes the contract's; the record of what they were fitted on travels along for auditors.
-    """
-    fitted_on = calibration.fitted_on
-    aggregation = fitted_on.get("aggregation", "none")
-    return dataclasses.replace(
-        contract,
-        temperature=float(calibration.temperature),
-        logit_bias=float(calibration.bias),
-        thresholds={name: float(value) for name, value in calibration.thresholds.items()},
-        default_threshold=calibration.default_threshold,
-        aggregation=aggregation if fitted_on.get("by") == "video" and aggregation != "none" else contract.aggregation,
-        val_metrics={**contract.val_metrics,
-                     "calibrated": {**calibration.metrics, "ece_before": calibration.before.get("ece"),
-                                    "log_loss_before": calibration.before.get("log_loss")}},
-        calibration={**fitted_on, "warnings": list(calibration.warnings)},
-    )
-
-
 def _torch_to_onnx(module: torch.nn.Module, example: torch.Tensor, out: Path, opset: int) -> None:
-    import torch
-
     names = {"input_names": ["images"], "output_names": ["logits", "probability"], "opset_version": opset}
     if opset >= DYNAMO_MIN_OPSET:
         torch.onnx.export(module, (example,), str(out), dynamo=True, verbose=False,
@@ -136,11 +103,18 @@ def _torch_to_onnx(module: torch.nn.Module, example: torch.Tensor, out: Path, op
         torch.onnx.export(module, (example,), str(out), dynamo=False, dynamic_axes=batch_axis, **names)
 
 
-def _onnx_probabilities(path: Path, batch: np.ndarray) -> np.ndarray:
-    import onnxruntime as ort
-
+def _onnx_outputs(path: Path, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(raw logits, probabilities) of the exported file, each flat."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run(["probability"], {"images": batch})[0].reshape(-1)
+    logits, probability = session.run(["logits", "probability"], {"images": batch})
+    return logits.reshape(-1), probability.reshape(-1)
+
+
+def same_ranking(expected: np.ndarray, got: np.ndarray, tolerance: float) -> bool:
+    """Whether `got` orders every pair as `expected` does, pairs closer than `tolerance` aside."""
+    gap = expected[:, None] - expected[None, :]
+    decided = np.abs(gap) > tolerance
+    return bool(np.all(np.sign(gap[decided]) == np.sign((got[:, None] - got[None, :])[decided])))
 
 
 def parity_aucs(labels: np.ndarray | None, expected: np.ndarray, got: np.ndarray,
@@ -152,7 +126,6 @@ def parity_aucs(labels: np.ndarray | None, expected: np.ndarray, got: np.ndarray
     """
     if labels is None or len(np.unique(labels)) < 2:
         return None, None
-    from dfdetect.evaluate.metrics import auc_with_ties
 
     return auc_with_ties(labels, expected, tolerance), auc_with_ties(labels, got, tolerance)
 
@@ -169,8 +142,6 @@ def export_onnx(model: torch.nn.Module, contract: ModelContract, out: str | Path
     `simplify` folds constants and fuses operators with onnxslim before the check, so the check
     covers the simplified graph. The file appears at `out` only after the check passes.
     """
-    import torch
-
     out = Path(out)
     prep = contract.preprocessing
     scaling = contract.scaling()  # rejects a temperature <= 0
@@ -185,7 +156,7 @@ def export_onnx(model: torch.nn.Module, contract: ModelContract, out: str | Path
     batch = prep.to_tensor(sample)
     wrapped = calibrated_detector(model.eval(), scaling)
     with torch.no_grad():
-        expected = wrapped(torch.from_numpy(batch))[1].numpy().reshape(-1)
+        expected_logits, expected = (output.numpy().reshape(-1) for output in wrapped(torch.from_numpy(batch)))
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
@@ -194,27 +165,29 @@ def export_onnx(model: torch.nn.Module, contract: ModelContract, out: str | Path
         _torch_to_onnx(wrapped, torch.from_numpy(example), tmp, opset)
         proto = onnx.load(str(tmp))
         if simplify:
-            import onnxslim
-
             proto = onnxslim.slim(proto)
         if fp16:
-            from onnxruntime.transformers.float16 import convert_float_to_float16
-            from onnxruntime.transformers.onnx_model import OnnxModel
-
             converted = OnnxModel(convert_float_to_float16(proto, keep_io_types=True))
             converted.topological_sort()  # the converter appends its input casts after their consumers
             proto = converted.model
-        onnx.helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props},
-                                            CONTRACT_KEY: contract.to_json()})
+        embed_contract(proto, contract)
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
-        got = _onnx_probabilities(tmp, batch)
-        diff = float(np.max(np.abs(got - expected)))
+        got_logits, got = _onnx_outputs(tmp, batch)
         tolerance = FP16_TOLERANCE if fp16 else FP32_TOLERANCE
-        if not diff <= tolerance:  # also catches NaN
-            raise DfdetectError("internal", f"ONNX and PyTorch probabilities differ by {diff:.3g} (> {tolerance:g})",
-                                out, "an operator exports wrongly: try another --opset, or report the backbone")
-        auc_torch, auc_onnx = parity_aucs(sample_labels, expected, got, tolerance)
+        logit_diff = float(np.max(np.abs(got_logits - expected_logits)))
+        logit_tolerance = (FP16_LOGIT_TOLERANCE if fp16 else FP32_TOLERANCE) * max(1.0, float(np.max(np.abs(
+            expected_logits))))
+        diff = float(np.max(np.abs(got - expected)))
+        for what, gap, limit in (("raw logits", logit_diff, logit_tolerance), ("probabilities", diff, tolerance)):
+            if not gap <= limit:  # also catches NaN
+                raise DfdetectError("internal", f"ONNX and PyTorch {what} differ by {gap:.3g} (> {limit:.3g})", out,
+                                    "an operator exports wrongly: try another --opset, or report the backbone")
+        ranking = same_ranking(expected_logits, got_logits, logit_tolerance)
+        if not ranking:
+            raise DfdetectError("internal", "ONNX Runtime ranks the parity faces differently from PyTorch", out,
+                                "an operator exports wrongly: try another --opset, or report the backbone")
+        auc_torch, auc_onnx = parity_aucs(sample_labels, expected_logits, got_logits, logit_tolerance)
         if auc_torch is not None and f"{auc_torch:.{AUC_DECIMALS}f}" != f"{auc_onnx:.{AUC_DECIMALS}f}":
             raise DfdetectError("internal", f"the parity sample's AUC is {auc_onnx:.4f} in ONNX Runtime but "
                                 f"{auc_torch:.4f} in PyTorch", out, "export without --fp16, or try another --opset")
@@ -222,22 +195,17 @@ def export_onnx(model: torch.nn.Module, contract: ModelContract, out: str | Path
     finally:
         tmp.unlink(missing_ok=True)
     return ExportReport(path=str(out), opset=next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
-                        fp16=fp16, parity_max_abs_diff=diff, parity_faces=len(sample), sha256=file_sha256(out),
+                        fp16=fp16, parity_max_abs_diff=diff, parity_faces=len(sample), parity_max_logit_diff=logit_diff,
+                        parity_same_ranking=ranking, sha256=file_sha256(out),
                         contract=contract, parity_auc_torch=auc_torch, parity_auc_onnx=auc_onnx, simplified=simplify)
 
 
 def london_parity_crops(contract: ModelContract, limit: int = PARITY_BATCH) -> np.ndarray:
     """Real face crops from the bundled London faces, cut exactly as the scanner will cut them."""
-    from dfdetect.faces import create_detector, crop_face
-    from dfdetect.media.io import read_image
-    from dfdetect.sample_data import london_images
-
     prep = contract.preprocessing
     images = [read_image(p) for p in london_images()[:limit]]
     detector = create_detector(contract.detector)
-    crops = [crop_face(image, faces[0], size=prep.input_size, margin=prep.crop_margin,
-                       align=prep.alignment == "eyes")[0]
-             for image, faces in zip(images, detector.detect(images)) if faces]
+    crops = [prep.crop(image, faces[0])[0] for image, faces in zip(images, detector.detect(images)) if faces]
     if not crops:
         raise DfdetectError("no_face", "no face found in the bundled London images", None, "pass --crops")
     return np.stack(crops)
@@ -248,10 +216,6 @@ def crops_dir_parity_crops(crops: str | Path, input_size: int,
     """Up to `limit` crops written by `dfdetect extract` and their labels, half real and half fake
     when both exist (so the sample's AUC is defined), spread over the file rather than taken from
     its first video, and resized to the model's input like evaluation and the scanner do."""
-    from dfdetect.evaluate.scoring import fit_crop
-    from dfdetect.media.io import read_image
-    from dfdetect.records import read_crops
-
     table = read_crops(crops)
     if table.empty:
         raise DfdetectError("empty_dataset", "the crops file lists no crops", crops, "run `dfdetect extract` first")
@@ -266,13 +230,11 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, crops: str | Path
                       fp16: bool = False, calibration: str | Path | None = None,
                       simplify: bool = False) -> ExportReport:
     """Load a training checkpoint and export it, with a calibration's temperature and thresholds when
-    given, checking parity on extracted crops (and their AUC) or on the London faces."""
-    from dfdetect.train.module import load_detector
-
-    model, contract = load_detector(checkpoint)
+    given, checking parity on extracted crops (and their AUC) or on the London faces. The run manifest
+    `dfdetect fit` wrote beside the checkpoint is named in the contract by path and sha256."""
+    model, contract = load_checkpoint(checkpoint)
+    contract.training_run = training_run_digest(checkpoint)
     if calibration is not None:
-        from dfdetect.calibrate import read_calibration
-
         contract = apply_calibration(contract, read_calibration(calibration))
     if crops is not None:
         sample, labels = crops_dir_parity_crops(crops, contract.preprocessing.input_size)
@@ -280,6 +242,27 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, crops: str | Path
         sample, labels = london_parity_crops(contract), None
     return export_onnx(model, contract, out, opset=opset, fp16=fp16, sample=sample, sample_labels=labels,
                        simplify=simplify)
+
+
+def int8_sibling(report: ExportReport, crops: str | Path | None = None) -> Int8Report:
+    """Quantize an exported float model to model.int8.onnx beside it (dfdetect.model.quantize),
+    calibrated on up to CALIBRATION_CROPS real face crops (from `crops`, else the bundled London
+    faces, whose parity sample is among them) and checked on the float export's parity sample."""
+    prep = report.contract.preprocessing
+    if crops is not None:
+        calibration = crops_dir_parity_crops(crops, prep.input_size, limit=CALIBRATION_CROPS)[0]
+        sample, labels = crops_dir_parity_crops(crops, prep.input_size)
+    else:
+        calibration = london_parity_crops(report.contract, limit=CALIBRATION_CROPS)
+        sample, labels = london_parity_crops(report.contract), None
+    return quantize_int8(report.path, calibration, sample, labels)
+
+
+def training_run_digest(checkpoint: str | Path) -> dict:
+    """{"manifest": path, "sha256": digest} of the run manifest beside a checkpoint; {} without one
+    (a checkpoint from elsewhere, or from before fit wrote manifests)."""
+    manifest = Path(checkpoint).resolve().parent / RUN_MANIFEST_NAME
+    return {"manifest": str(manifest), "sha256": file_sha256(manifest)} if manifest.is_file() else {}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -292,6 +275,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration", default=None,
                         help="calibration.json from `dfdetect calibrate`: temperature, thresholds and val metrics")
     parser.add_argument("--simplify", action="store_true", help="simplify the graph with onnxslim (parity-checked)")
+    parser.add_argument("--int8", action="store_true",
+                        help="also write model.int8.onnx beside --out for CPUs (static quantization calibrated on real "
+                             "crops; refused when it scores the parity sample differently)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -300,10 +286,22 @@ def run(args: argparse.Namespace) -> None:
     size_mb = Path(report.path).stat().st_size / 1e6
     variant = "".join((", fp16" if report.fp16 else "", ", simplified" if report.simplified else ""))
     print(f"exported {report.path} ({size_mb:.1f} MB, opset {report.opset}{variant}): "
-          f"parity max |Δp| = {report.parity_max_abs_diff:.2e} on {report.parity_faces} faces, "
+          f"parity on raw logits: max |Δlogit| = {report.parity_max_logit_diff:.2e}, same ranking of the "
+          f"{report.parity_faces} faces, max |Δp| = {report.parity_max_abs_diff:.2e}; "
           f"temperature {report.contract.temperature:g}, bias {report.contract.logit_bias:+g}, "
           f"sha256 {report.sha256[:12]}")
     if report.parity_auc_torch is not None:
-        print(f"parity AUC: PyTorch {report.parity_auc_torch:.4f}, ONNX Runtime {report.parity_auc_onnx:.4f}")
+        print(f"parity AUC on raw logits: PyTorch {report.parity_auc_torch:.4f}, "
+              f"ONNX Runtime {report.parity_auc_onnx:.4f}")
     name, value = report.contract.decision_threshold()
     print(f"decision threshold {name} = {value:.6g} on P(fake); aggregation {report.contract.aggregation}")
+    if args.int8:
+        int8 = int8_sibling(report, args.crops)
+        auc = (f", parity AUC {int8.auc_fp32:.4f} → {int8.auc_int8:.4f}" if int8.auc_fp32 is not None else "")
+        size_mb = Path(int8.path).stat().st_size / 1e6
+        print(f"int8: {int8.path} ({size_mb:.1f} MB), calibrated on {int8.calibration_faces} faces; "
+              f"on {int8.parity_faces} parity faces max |Δp| = {int8.max_abs_diff:.3g} (mean "
+              f"{int8.mean_abs_diff:.3g}){auc}; sha256 {int8.sha256[:12]}")
+    run = report.contract.training_run
+    print(f"training run: {run['manifest']} (sha256 {run['sha256'][:12]})" if run
+          else "training run: no run_manifest.json beside the checkpoint; `dfdetect provenance` will say so")

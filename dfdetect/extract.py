@@ -30,26 +30,15 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from dfdetect.errors import DfdetectError
-from dfdetect.faces import DEFAULT_DETECTOR, Face, create_detector, crop_face
+from dfdetect.faces import DEFAULT_DETECTOR, Face, create_detector
 from dfdetect.faces.tracking import IouTracker
 from dfdetect.media import Frame, iter_media_frames
 from dfdetect.media.io import available_cores
-from dfdetect.records import CROP_COLUMNS, CropRow, read_index
+from dfdetect.model.contract import DEFAULT_CROP_MARGIN
+from dfdetect.model.crops import EXTRACT_OPTIONS_FILE, ExtractOptions
+from dfdetect.records import CROP_COLUMNS, CropRow, file_sha256, read_index
 
 DETECT_BATCH = 8  # frames per detector call: enough to amortise the call, small enough for memory
-
-
-@dataclass(frozen=True)
-class ExtractOptions:
-    frames: int = 32
-    every: int | None = None
-    detector: str = DEFAULT_DETECTOR
-    size: int = 224
-    margin: float = 1.3
-    all_faces: bool = False
-    align: bool = False
-    jpeg_quality: int = 95
-    reuse_source_boxes: bool = False
 
 
 @dataclass
@@ -122,6 +111,7 @@ def extract_source(row: dict, crops_dir: Path, options: ExtractOptions,
     key = source_key(row["path"])
     out_dir = crops_dir / "crops" / key
     detector = _detector(options.detector)
+    preprocessing = options.preprocessing()
     tracker = IouTracker()
     last_box = None  # where the face was in the latest frame: a video's next frames are searched there first
     follow = row["media_type"] == "video" and not options.all_faces  # every face wanted: search every frame whole
@@ -141,7 +131,7 @@ def extract_source(row: dict, crops_dir: Path, options: ExtractOptions,
                 kept: list[Face] = faces if (options.all_faces or row["media_type"] == "image") else faces[:1]
                 last_box = kept[0].box
                 for face_index, (face, track) in enumerate(zip(kept, tracker.assign(kept))):
-                    crop, points = crop_face(image, face, options.size, options.margin, options.align)
+                    crop, points = preprocessing.crop(image, face)
                     out_dir.mkdir(parents=True, exist_ok=True)
                     name = f"f{frame_index:06d}_t{track:02d}_n{face_index:02d}.jpg"
                     _write_jpeg(out_dir / name, crop, options.jpeg_quality)
@@ -213,9 +203,10 @@ def _work(job: tuple[dict, str, ExtractOptions, bool]) -> str:
     return result.path
 
 
-def extract(index_path: str | Path, crops_dir: str | Path, options: ExtractOptions = ExtractOptions(),
+def extract(index_path: str | Path, crops_dir: str | Path, options: ExtractOptions | None = None,
             workers: int = 1, limit: int | None = None) -> dict:
     """Run extraction over an index (resuming if parts exist) and return the summary dict."""
+    options = options or ExtractOptions()
     crops_dir = Path(crops_dir)
     index = read_index(index_path)
     if limit:
@@ -224,8 +215,8 @@ def extract(index_path: str | Path, crops_dir: str | Path, options: ExtractOptio
         raise DfdetectError("empty_dataset", "the index has no rows", index_path,
                             "check the dataset root given to `dfdetect index`")
     (crops_dir / "parts").mkdir(parents=True, exist_ok=True)
-    options_file = crops_dir / "extract_options.json"
-    options_json = json.dumps(dataclasses.asdict(options), sort_keys=True)
+    options_file = crops_dir / EXTRACT_OPTIONS_FILE
+    options_json = options.to_json()
     if options_file.exists() and options_file.read_text() != options_json:
         raise DfdetectError("bad_config", "this crops directory was made with other extract options", crops_dir,
                             "use a new --out directory, or the same options to resume")
@@ -268,8 +259,10 @@ def extract(index_path: str | Path, crops_dir: str | Path, options: ExtractOptio
     tmp = crops_dir / "crops.parquet.tmp"
     crops.to_parquet(tmp, index=False)
     tmp.replace(crops_dir / "crops.parquet")
+    # the index by path and content, so a model trained on these crops can name the data it came from
+    index_record = {"path": str(Path(index_path).resolve()), "sha256": file_sha256(index_path)}
     summary = {**totals, "errors": errors, "sources_processed_now": len(todo),
-               "seconds": round(elapsed, 2), "options": dataclasses.asdict(options)}
+               "seconds": round(elapsed, 2), "options": dataclasses.asdict(options), "index": index_record}
     (crops_dir / "extract_summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -281,7 +274,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--every", type=int, default=None, help="take every k-th frame instead of --frames")
     parser.add_argument("--detector", default=DEFAULT_DETECTOR, help="face detector name")
     parser.add_argument("--size", type=int, default=224, help="crop side in pixels (224/299/380)")
-    parser.add_argument("--margin", type=float, default=1.3, help="crop side = margin × face box side")
+    parser.add_argument("--margin", type=float, default=DEFAULT_CROP_MARGIN, help="crop side = margin × face box side")
     parser.add_argument("--all-faces", action="store_true", help="keep every face in videos, not only the largest")
     parser.add_argument("--align", action="store_true", help="rotate crops so the eyes are level")
     parser.add_argument("--reuse-source-boxes", action="store_true",

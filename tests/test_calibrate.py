@@ -8,20 +8,18 @@ from scipy.special import expit
 from sklearn.metrics import f1_score, roc_auc_score
 
 from dfdetect.calibrate import (
-    Calibration,
     add_arguments,
     calibrate_scores,
     fit_platt,
     fit_temperature,
     named_thresholds,
-    read_calibration,
     run,
     too_few_negatives,
     video_logits,
-    write_calibration,
 )
 from dfdetect.errors import DfdetectError
-from dfdetect.evaluate.metrics import eer, rates_at_threshold
+from dfdetect.metrics import eer, rates_at_threshold
+from dfdetect.model.calibration import Calibration, read_calibration, write_calibration
 
 
 def bernoulli_logits(n: int, seed: int, spread: float = 2.0) -> tuple[np.ndarray, np.ndarray]:

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dfdetect.sample_data.build import build_labelled_faces
-
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+from dfdetect.recipes.labelled_faces import build_labelled_faces
 
 
 def dfdetect(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -28,7 +26,7 @@ def test_every_verb_runs_on_real_faces(tmp_path):
     assert extract.returncode == 0, extract.stderr
     assert "40 faces" in extract.stdout
 
-    fit = dfdetect("fit", "--config", str(CONFIGS / "tiny_cpu.yaml"), "--data.crops", "crops",
+    fit = dfdetect("fit", "--config", "tiny_cpu", "--data.crops", "crops",
                    "--trainer.default_root_dir", "fit", cwd=tmp_path)
     assert fit.returncode == 0, fit.stderr[-2000:]
     checkpoint = next(p for p in (tmp_path / "fit").rglob("*.ckpt") if p.name != "last.ckpt")

@@ -15,18 +15,18 @@ import timm
 import torch
 from PIL import Image
 
-from dfdetect.contract import CONTRACT_KEY, ModelContract, Preprocessing
 from dfdetect.errors import DfdetectError
 from dfdetect.export import (
     FP16_TOLERANCE,
     FP32_TOLERANCE,
     add_arguments,
-    apply_calibration,
     export_onnx,
     london_parity_crops,
-    read_contract,
     run,
 )
+from dfdetect.model.calibration import apply_calibration
+from dfdetect.model.contract import CONTRACT_KEY, ModelContract, Preprocessing
+from dfdetect.model.onnx import read_contract
 from dfdetect.records import CROP_COLUMNS, CropRow, write_rows
 from dfdetect.sample_data import LONDON_DIR, london_images
 
@@ -140,6 +140,15 @@ def test_parity_failure_raises_and_writes_nothing(tmp_path, contract, face_crops
     assert list(tmp_path.iterdir()) == []
 
 
+def test_parity_compares_raw_logits_so_a_high_temperature_cannot_hide_a_broken_graph(tmp_path, contract, face_crops):
+    """At temperature 10000 every probability is 0.5 within 1e-4, whatever the graph computes: the
+    comparison of probabilities alone passed a graph whose logits are off by half (issue 15 #7)."""
+    hot = dataclasses.replace(contract, temperature=1e4)
+    with pytest.raises(DfdetectError, match="raw logits differ by") as caught:
+        export_onnx(_TraceDependent(), hot, tmp_path / "bad.onnx", sample=face_crops)
+    assert caught.value.code == "internal" and list(tmp_path.iterdir()) == []
+
+
 def test_read_contract_errors(tmp_path, exported):
     with pytest.raises(DfdetectError) as missing:
         read_contract(tmp_path / "absent.onnx")
@@ -181,7 +190,8 @@ def test_cli_exports_a_fit_checkpoint_with_parity_on_a_crops_dir(tmp_path, face_
     run(parser.parse_args(["--checkpoint", str(tmp_path / "fit.ckpt"), "--out", str(tmp_path / "m.onnx"),
                            "--crops", str(crops_dir)]))
     printed = capsys.readouterr().out
-    assert "on 4 faces" in printed and "opset 17" in printed
+    assert "parity on raw logits: max |Δlogit| = " in printed and "same ranking of the 4 faces" in printed
+    assert "opset 17" in printed
     stored = read_contract(tmp_path / "m.onnx")
     assert stored.backbone == "efficientnet_b0" and stored.preprocessing.input_size == INPUT_SIZE
     assert len(stored.checkpoint_sha256) == 64
@@ -221,8 +231,8 @@ def test_calibration_enters_the_contract_and_the_scanner_reads_it_from_the_file_
 
     from scipy.special import expit
 
+    from dfdetect.model.session import OnnxModel
     from dfdetect.scan.pipeline import scan_paths
-    from dfdetect.scan.session import OnnxModel
 
     calibrated = apply_calibration(contract, calibration)
     out = tmp_path / "calibrated.onnx"
@@ -260,7 +270,7 @@ def test_calibration_enters_the_contract_and_the_scanner_reads_it_from_the_file_
 def test_cli_exports_with_calibration_simplified_graph_and_labelled_parity(tmp_path, face_crops, calibration, capsys):
     import pytorch_lightning as pl
 
-    from dfdetect.calibrate import write_calibration
+    from dfdetect.model.calibration import write_calibration
     from dfdetect.train.module import DetectorModule
 
     torch.manual_seed(0)
@@ -284,7 +294,8 @@ def test_cli_exports_with_calibration_simplified_graph_and_labelled_parity(tmp_p
     run(parser.parse_args(["--checkpoint", str(tmp_path / "fit.ckpt"), "--out", str(tmp_path / "m.onnx"), "--crops",
                            str(crops_dir), "--calibration", str(tmp_path / "calibration.json"), "--simplify"]))
     printed = capsys.readouterr().out
-    assert "simplified" in printed and "on 12 faces" in printed and "parity AUC: PyTorch" in printed
+    assert "simplified" in printed and "same ranking of the 12 faces" in printed
+    assert "parity AUC on raw logits: PyTorch" in printed
     assert f"decision threshold eer = {calibration.thresholds['eer']:.6g}" in printed
     stored = read_contract(tmp_path / "m.onnx")
     assert stored.temperature == calibration.temperature and stored.thresholds == calibration.thresholds

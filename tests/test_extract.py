@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dfdetect.extract import ExtractOptions, extract
+from dfdetect.extract import extract
 from dfdetect.media import read_image
 from dfdetect.media.encode import write_video
 from dfdetect.media.io import sample_indices
-from dfdetect.records import INDEX_COLUMNS, IndexRow, read_crops, write_rows
+from dfdetect.model.crops import ExtractOptions
+from dfdetect.records import INDEX_COLUMNS, IndexRow, file_sha256, read_crops, write_rows
 from dfdetect.sample_data import london_images
 
 
@@ -58,6 +59,7 @@ def test_extract_crops_faces_and_counts_the_rest(tmp_path):
         assert len(row.landmarks) == 12 and row.x1 > row.x0
     saved = json.loads((tmp_path / "crops" / "extract_summary.json").read_text())
     assert saved["faces"] == 12
+    assert saved["index"] == {"path": str(index.resolve()), "sha256": file_sha256(index)}  # what fit's manifest names
 
 
 def test_rerun_with_other_options_is_refused(tmp_path):

@@ -15,8 +15,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
-from dfdetect.contract import LogitScaling
-from dfdetect.evaluate.metrics import roc_auc
+from dfdetect.metrics import roc_auc
+from dfdetect.model.contract import LogitScaling
 
 DPI = 100
 
@@ -88,4 +88,28 @@ def robustness_figure(results: dict[str, dict], sweeps: dict) -> bytes:
             axes.invert_xaxis()  # harsher to the right, whatever way the level runs
         axes.set(xlabel=sweep.label, ylabel="frame AUC", title=sweep.name, ylim=(0, 1.02))
         axes.legend(fontsize="small")
+    return _png(figure)
+
+
+def fairness_figure(report: dict) -> bytes:
+    """AUC, FPR and FNR per group with their people-resampled 95 % intervals; a group too small to
+    judge is drawn hatched, so its bar is not read as a finding."""
+    groups = report["groups"]
+    names = [row["group"] for row in groups]
+    figure, grid = plt.subplots(1, 3, figsize=(max(9.0, 1.1 * len(names) * 3), 3.6), squeeze=False)
+    for axes, (metric, title) in zip(grid[0], (("auc", "AUC"), ("fpr", "FPR: reals flagged"),
+                                               ("fnr", "FNR: fakes missed"))):
+        values = [row[metric] if row[metric] is not None else np.nan for row in groups]
+        intervals = [row[f"{metric}_ci95"] or [np.nan, np.nan] for row in groups]
+        errors = np.array([[max(0.0, v - low), max(0.0, high - v)] if np.isfinite(v) else [0.0, 0.0]
+                           for v, (low, high) in zip(values, intervals)]).T
+        bars = axes.bar(range(len(names)), np.nan_to_num(values), yerr=errors, capsize=3, color="tab:blue", alpha=0.75)
+        for bar, row in zip(bars, groups):
+            if row["too_small"]:
+                bar.set_hatch("//")
+                bar.set_alpha(0.35)
+        axes.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize="small")
+        axes.set(title=title, ylim=(0, 1.02))
+    figure.suptitle(f"by {' × '.join(report['by'])} at threshold {report['threshold']:.3f} (hatched: too few people)",
+                    fontsize="medium")
     return _png(figure)

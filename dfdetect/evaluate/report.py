@@ -12,7 +12,7 @@ import html
 import json
 from collections.abc import Sequence
 
-from dfdetect.contract import ModelContract
+from dfdetect.model.contract import ModelContract
 
 MISSING = "–"
 
@@ -99,6 +99,44 @@ def robustness_rows(robustness: dict) -> list[list[object]]:
     return rows
 
 
+FAIRNESS_HEADER = ("group", "people", "reals", "fakes", "AUC", "AUC 95 % CI", "FPR", "FPR 95 % CI", "FNR",
+                   "FNR 95 % CI", "too small")
+
+
+def fairness_rows(report: dict) -> list[list[object]]:
+    return [[row["group"], row["people"], row["n_real"], row["n_fake"], row["auc"], interval(row["auc_ci95"]),
+             row["fpr"], interval(row["fpr_ci95"]), row["fnr"], interval(row["fnr_ci95"]), row["too_small"]]
+            for row in report["groups"]]
+
+
+def disparity_text(report: dict) -> str:
+    """'FPR: 2.10× (female / male; 95 % CI 0.8–6.1), …' — the largest ratio between groups per metric."""
+    parts = []
+    for metric, disparity in report["largest_ratio"].items():
+        if disparity["ratio"] is None:
+            parts.append(f"{metric.upper()}: no ratio (a group at 0 or fewer than two groups; difference "
+                         f"{fmt(disparity['difference'])})")
+        else:
+            parts.append(f"{metric.upper()}: {disparity['ratio']:.2f}× ({disparity['highest']} / {disparity['lowest']}"
+                         f"; 95 % CI {interval(disparity['ratio_ci95'])})")
+    return "; ".join(parts)
+
+
+def fairness_html(fairness: dict) -> list[str]:
+    parts = ["<h2>Fairness</h2>",
+             f"<p class='note'>Per group of people ({html.escape(fairness['attributes'])}): AUC, and FPR / FNR at the "
+             f"default threshold {html.escape(fairness['threshold_name'])} = {fairness['threshold']:.4f}, per source "
+             "file. 95 % intervals resample people. Largest ratio = highest group over lowest.</p>"]
+    for set_name, reports in fairness["sets"].items():
+        for report in reports:
+            parts += [f"<h3>{html.escape(set_name)} by {html.escape(' × '.join(report['by']))} "
+                      f"({report['people']} people, {report['units']} files)</h3>",
+                      html_table(FAIRNESS_HEADER, fairness_rows(report)),
+                      f"<p>Largest ratio between groups — {html.escape(disparity_text(report))}.</p>"]
+            parts += [f"<p class='note'>Warning: {html.escape(warning)}</p>" for warning in report["warnings"]]
+    return parts
+
+
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1400px; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
@@ -142,6 +180,8 @@ def render_html(metrics: dict, figures: dict[str, bytes]) -> str:
         parts += ["<h2>Robustness</h2>",
                   html_table(("set", "degradation", "level", "frame AUC", "video AUC"),
                              robustness_rows(metrics["robustness"]))]
+    if metrics.get("fairness"):
+        parts += fairness_html(metrics["fairness"])
     parts += ["<h2>Figures</h2>"]
     parts += [f"<h3>{html.escape(caption)}</h3>{embedded_png(png, caption)}" for caption, png in figures.items()]
     if metrics.get("skipped_crops"):

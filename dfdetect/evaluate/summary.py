@@ -2,7 +2,7 @@
 aggregation rule, across datasets and under degradation.
 
 A "video" here is a source file: every crop of one source_path is combined by an aggregation rule
-from `dfdetect.scan.aggregate`, after the calibration map (temperature, bias), exactly as the scanner does, so
+from `dfdetect.model.aggregate`, after the calibration map (temperature, bias), exactly as the scanner does, so
 a video metric is what a user of `dfdetect scan` would measure.
 """
 
@@ -13,13 +13,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from dfdetect.contract import LogitScaling
 from dfdetect.errors import DfdetectError
-from dfdetect.evaluate.metrics import auc_interval, binary_metrics, roc_auc
 from dfdetect.evaluate.robustness import Sweep, condition_name
-from dfdetect.evaluate.scoring import CLEAN
+from dfdetect.metrics import auc_interval, binary_metrics, roc_auc
+from dfdetect.model.aggregate import aggregate
+from dfdetect.model.contract import LogitScaling
+from dfdetect.model.scoring import CLEAN
 from dfdetect.records import FAKE, REAL
-from dfdetect.scan.aggregate import aggregate
 
 GROUP_COLUMNS = ("set", "dataset", "method", "compression")
 SUMMARY_KEYS = ("n", "n_real", "n_fake", "auc", "average_precision", "eer", "eer_threshold", "log_loss", "brier",
@@ -59,24 +59,26 @@ def set_metrics(crops: pd.DataFrame, rule: str, scaling: LogitScaling, threshold
     units = source_logits(crops, rule, scaling)
     video = binary_metrics(units["label"].to_numpy(), units["logit"].to_numpy(), thresholds, scaling)
     if with_interval:
-        video["auc_ci95"] = video_auc_interval(units)
+        video["auc_ci95"], video["auc_ci95_note"] = video_auc_interval(units)
     return {
         "frame": binary_metrics(crops["label"].to_numpy(), crops["logit"].to_numpy(), thresholds, scaling),
         "video": video,
     }
 
 
-def video_auc_interval(units: pd.DataFrame) -> list[float] | None:
+def video_auc_interval(units: pd.DataFrame) -> tuple[list[float] | None, str]:
     """95 % interval of the AUC over source_logits units, resampling by `group` (the identity, or the
     real video a fake came from: what the index's leakage unit is) where the crops carry one and by
-    source otherwise; None where the AUC itself is undefined."""
+    source otherwise; (None, why) where it is undefined: one class, or one group to resample."""
     if units["label"].nunique() < 2:
-        return None
+        return None, "undefined: one class only"
     groups = units["source_path"].astype(str)
     if "group" in units.columns:
         named = units["group"].fillna("").astype(str)
         groups = groups.where(named == "", named)
-    return list(auc_interval(units["label"].to_numpy(), units["logit"].to_numpy(), groups.to_numpy()))
+    if groups.nunique() < 2:
+        return None, "undefined: one group (person or source video), nothing to resample"
+    return list(auc_interval(units["label"].to_numpy(), units["logit"].to_numpy(), groups.to_numpy())), ""
 
 
 def _subsets(crops: pd.DataFrame) -> dict[str, dict[str, pd.DataFrame]]:

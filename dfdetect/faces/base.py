@@ -8,6 +8,8 @@ from typing import Protocol
 
 import numpy as np
 
+from dfdetect.errors import DfdetectError
+
 
 @dataclass
 class Face:
@@ -41,8 +43,6 @@ def register_detector(name: str) -> Callable:
 
 
 def create_detector(name: str, **kwargs) -> FaceDetector:
-    from dfdetect.errors import DfdetectError
-
     if name not in DETECTORS:
         raise DfdetectError("bad_config", f"unknown face detector {name!r}", None,
                             f"choose one of {sorted(DETECTORS)}")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from ai_edge_litert.interpreter import Interpreter
 
 from dfdetect.faces.base import Face, box_iou, register_detector
 
@@ -82,8 +83,6 @@ class BlazeFaceDetector:
 
     def __init__(self, variant: str = "full", score_threshold: float | None = None,
                  min_face_fraction: float = 0.0, tiling: str = "auto", num_threads: int = 2):
-        from ai_edge_litert.interpreter import Interpreter
-
         self.variant = VARIANTS[variant]
         self.name = "blazeface" if variant == "full" else f"blazeface_{variant}"
         self.score_threshold = score_threshold if score_threshold is not None else self.variant.score_threshold

@@ -27,7 +27,7 @@ def crop_transform(box, size: int, margin: float, landmarks: np.ndarray | None =
     return matrix
 
 
-def crop_face(image: np.ndarray, face: Face, size: int = 224, margin: float = 1.3,
+def crop_face(image: np.ndarray, face: Face, size: int, margin: float,
               align: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """The face as a size×size uint8 crop, and its landmarks in crop coordinates."""
     matrix = crop_transform(face.box, size, margin, face.landmarks, align)

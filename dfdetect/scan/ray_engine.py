@@ -14,51 +14,52 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 from dfdetect.errors import DfdetectError
-from dfdetect.scan.decode import DecodeSettings
+from dfdetect.faces import create_detector
+from dfdetect.model.session import OnnxModel
+from dfdetect.records import ScanRecord
 
 FILES_PER_BATCH = 8
 
 
+def plain(value: object) -> object:
+    """A numpy scalar from a Ray batch column as the Python value a task dataclass holds."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 class ScanActor:
-    """One model session and one detector per actor; called on batches of file tasks."""
+    """One model session and one detector per actor; called on batches of file tasks, which it hands
+    to `scan` (the local pipeline's scan_tasks with its settings bound) in-process."""
 
-    def __init__(self, model_path: str, settings: DecodeSettings, detector: str, batch_size: int,
-                 detect_batch: int, details: bool, device: str, fp16: bool | None, intra_op_threads: int | None):
-        from dfdetect.faces import create_detector
-        from dfdetect.scan.session import OnnxModel
-
-        self.model = OnnxModel(model_path, device=device, intra_op_threads=intra_op_threads, fp16=fp16)
+    def __init__(self, model_path: str, scan: Callable[..., Iterable[ScanRecord]], task_type: type, detector: str,
+                 batch_size: int, device: str, precision: str, intra_op_threads: int | None):
+        self.model = OnnxModel(model_path, device=device, intra_op_threads=intra_op_threads, precision=precision)
         self.model.warm_up(batch_size)
         self.detector = create_detector(detector)
-        self.settings = settings
-        self.batch_size = batch_size
-        self.detect_batch = detect_batch
-        self.details = details
+        self.scan = scan
+        self.task_type = task_type
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[str]]:
-        from dfdetect.scan.pipeline import FileTask, scan_tasks
-
-        tasks = [FileTask(str(path), int(size), float(mtime), str(sha))
-                 for path, size, mtime, sha in zip(batch["path"], batch["size"], batch["mtime"], batch["sha256"])]
-        records = scan_tasks(tasks, self.model, self.detector, self.settings, workers=0, batch_size=self.batch_size,
-                             detect_batch=self.detect_batch, details=self.details)
+        rows = len(next(iter(batch.values())))
+        tasks = [self.task_type(**{name: plain(column[i]) for name, column in batch.items()}) for i in range(rows)]
+        records = self.scan(tasks, self.model, self.detector)
         return {"record": [json.dumps(dataclasses.asdict(r), allow_nan=False) for r in records]}
 
 
-def ray_records(tasks: list, model_path: str | Path, settings: DecodeSettings, detector: str, batch_size: int = 8,
-                detect_batch: int = 8, details: bool = False, address: str | None = None, actors: int = 1,
-                actor_cpus: float = 1.0, actor_gpus: float = 0.0, device: str = "auto", fp16: bool | None = None,
+def ray_records(tasks: list, model_path: str | Path, scan: Callable[..., Iterable[ScanRecord]], detector: str,
+                batch_size: int = 8, address: str | None = None, actors: int = 1, actor_cpus: float = 1.0,
+                actor_gpus: float = 0.0, device: str = "auto", precision: str = "auto",
                 files_per_batch: int = FILES_PER_BATCH) -> Iterator[dict]:
-    """Record dicts for `tasks` (pipeline.FileTask) computed by `actors` Ray actors. Connects to
-    `address` (e.g. "auto" on a cluster node, "ray://head:10001" from outside) or starts a local
-    Ray. On a small machine give actors a fraction of a CPU: actors that reserve every CPU leave
-    none for Ray's read tasks and the dataset never starts."""
+    """Record dicts for `tasks` (dataclasses, e.g. pipeline.FileTask) computed by `actors` Ray actors,
+    each calling `scan(tasks, model, detector)` on its batches. Connects to `address` (e.g. "auto" on a
+    cluster node, "ray://head:10001" from outside) or starts a local Ray. On a small machine give actors
+    a fraction of a CPU: actors that reserve every CPU leave none for Ray's read tasks and the dataset
+    never starts. Ray is an optional extra, so it is imported here, where it is needed."""
     try:
         import ray
         import ray.data
@@ -79,10 +80,10 @@ def ray_records(tasks: list, model_path: str | Path, settings: DecodeSettings, d
         records = dataset.map_batches(
             ScanActor, batch_size=files_per_batch, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=actor_cpus, num_gpus=actor_gpus,
-            fn_constructor_kwargs={"model_path": str(model_path), "settings": settings, "detector": detector,
-                                   "batch_size": batch_size, "detect_batch": detect_batch, "details": details,
+            fn_constructor_kwargs={"model_path": str(model_path), "scan": scan, "task_type": type(tasks[0]),
+                                   "detector": detector, "batch_size": batch_size,
                                    "device": "cuda" if actor_gpus > 0 and device == "auto" else device,
-                                   "fp16": fp16, "intra_op_threads": max(1, int(actor_cpus))})
+                                   "precision": precision, "intra_op_threads": max(1, int(actor_cpus))})
         for row in records.iter_rows():
             yield json.loads(row["record"])
     finally:

@@ -3,23 +3,29 @@
 LightningCLI gives config files, `--print_config`, per-option overrides and every Trainer flag (mixed
 precision, gradient accumulation, DDP, `--ckpt_path` resume) for free; this module only adds the
 project's defaults (checkpointing on validation video AUC, CSV logs under the run folder, seeded and
-deterministic CPU runs, the resolved config beside the checkpoints and in W&B) and ties the data
-pipeline's input size, normalisation and crop margin to the model's.
+deterministic CPU runs, the resolved config beside the checkpoints and in W&B, a run manifest beside
+the checkpoints) and ties the data pipeline's input size, normalisation and crop margin to the model's.
 """
 
 from __future__ import annotations
 
+import pickle
 import warnings
 from pathlib import Path
 
 import torch
+import yaml
 from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.plugins import TorchCheckpointIO
 
+from dfdetect.model.checkpoint import VAL_METRICS_KEY, load_plain, read_checkpoint, unsafe_checkpoint
+from dfdetect.model.resources import recipe_path
 from dfdetect.train.data import DeepfakeDataModule
-from dfdetect.train.module import VAL_METRICS_KEY, DetectorModule
+from dfdetect.train.module import DetectorModule
+from dfdetect.train.run_manifest import RUN_MANIFEST_NAME, RunManifest
 
 DEFAULT_ROOT_DIR = "runs/fit"
 DEFAULT_MONITOR = "val/video_auc"
@@ -56,9 +62,30 @@ class SaveRunConfig(SaveConfigCallback):
                              multifile=False)
 
 
+class PlainCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint reading (`--ckpt_path`, local or a URL) through model.checkpoint.load_plain,
+    so only tensors and plain values are unpickled. Lightning's own reader loads a URL with
+    weights_only=False, which runs whatever pickle the server sends, and a local file with torch's
+    default, which before torch 2.6 was to run it too."""
+
+    def load_checkpoint(self, path: str | Path, map_location: object = None, weights_only: bool | None = None) -> dict:
+        return load_plain(path, map_location=map_location)  # weights_only is always True, whatever was asked
+
+
+class DefinedMetricCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint that never picks a checkpoint on an undefined (NaN) metric. Lightning
+    keeps any epoch while it holds fewer than top-k, so a validation split of one class made
+    `epoch00-video_aucnan.ckpt` (before that, `video_auc0.0000`) the "best"; last.ckpt is still written."""
+
+    def check_monitor_top_k(self, trainer: Trainer, current: torch.Tensor | None = None) -> bool:
+        if current is not None and torch.isnan(current):
+            return False
+        return super().check_monitor_top_k(trainer, current)
+
+
 class DetectorCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(DefinedMetricCheckpoint, "checkpoint")
         parser.set_defaults({
             "checkpoint.monitor": DEFAULT_MONITOR,
             "checkpoint.mode": "max",
@@ -84,15 +111,38 @@ class DetectorCLI(LightningCLI):
         if checkpoint.get("filename") is None and checkpoint.get("monitor"):
             checkpoint["filename"] = checkpoint_filename(checkpoint["monitor"])
 
+    def _parse_ckpt_path(self) -> None:
+        """Lightning reads a local --ckpt_path's hyperparameters here, with weights_only=True, but lets
+        torch's refusal through as several lines advising weights_only=False: it becomes one line."""
+        try:
+            super()._parse_ckpt_path()
+        except pickle.UnpicklingError as exc:
+            raise unsafe_checkpoint(self.config[self.config.subcommand]["ckpt_path"], exc) from None
+
+    def instantiate_trainer(self, **kwargs: object) -> Trainer:
+        """The trainer, reading checkpoints with PlainCheckpointIO (replacing any checkpoint_io plugin
+        a config names: none may read a checkpoint another way)."""
+        trainer = super().instantiate_trainer(**kwargs)
+        trainer.strategy.checkpoint_io = PlainCheckpointIO()
+        return trainer
+
+    def before_fit(self) -> None:
+        """The run manifest callback, with the resolved config of this fit (as plain data)."""
+        config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))[self.subcommand]
+        self.trainer.callbacks.append(RunManifest(config))
+
     def after_fit(self) -> None:
         print(fit_summary(self.trainer.checkpoint_callback))
 
 
 def fit_summary(checkpoint: ModelCheckpoint | None) -> str:
     """Best checkpoint and the validation metrics of its epoch, read back from the file itself."""
-    if checkpoint is None or not checkpoint.best_model_path:
+    if checkpoint is None or not (checkpoint.best_model_path or checkpoint.last_model_path):
         return "fit finished; no checkpoint was written (is validation disabled?)"
-    state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
+    if not checkpoint.best_model_path:
+        return (f"no best checkpoint: {checkpoint.monitor} was never a defined number (one class in the val split, "
+                f"or no validation)\nlast checkpoint: {checkpoint.last_model_path}")
+    state = read_checkpoint(checkpoint.best_model_path)
     metrics = state.get(VAL_METRICS_KEY, {})
     shown = "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(metrics.items()))
     lines = [f"best checkpoint: {checkpoint.best_model_path}", f"best val metrics: {shown or 'none'}"]
@@ -100,7 +150,20 @@ def fit_summary(checkpoint: ModelCheckpoint | None) -> str:
         lines.append(f"last checkpoint: {checkpoint.last_model_path}")
     if checkpoint.dirpath:
         lines.append(f"resolved config: {Path(checkpoint.dirpath) / CONFIG_NAME}")
+        lines.append(f"run manifest: {Path(checkpoint.dirpath) / RUN_MANIFEST_NAME}")
     return "\n".join(lines)
+
+
+def with_recipe_paths(argv: list[str]) -> list[str]:
+    """argv with every `--config NAME` that names a shipped recipe (`tiny_cpu`) turned into its file
+    inside the installed package; a path to an existing file stays as it is."""
+    resolved = list(argv)
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            resolved[i + 1] = str(recipe_path(argv[i + 1]))
+        elif arg.startswith("--config="):
+            resolved[i] = f"--config={recipe_path(arg.split('=', 1)[1])}"
+    return resolved
 
 
 def build_cli(argv: list[str], run: bool = True) -> DetectorCLI:
@@ -114,7 +177,7 @@ def build_cli(argv: list[str], run: bool = True) -> DetectorCLI:
     return DetectorCLI(
         DetectorModule,
         DeepfakeDataModule,
-        args=argv,
+        args=with_recipe_paths(argv),
         run=run,
         save_config_callback=SaveRunConfig,
         save_config_kwargs={"overwrite": True},

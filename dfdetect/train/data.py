@@ -22,9 +22,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from dfdetect.contract import IMAGENET_MEAN, IMAGENET_STD
 from dfdetect.errors import DfdetectError
 from dfdetect.media.quality import video_face
+from dfdetect.model.contract import DEFAULT_CROP_MARGIN, IMAGENET_MEAN, IMAGENET_STD
+from dfdetect.model.crops import EXTRACT_OPTIONS_FILE, ExtractOptions, read_extract_options
 from dfdetect.records import FAKE, REAL, SPLITS, read_crops
 from dfdetect.train.augment import build_transforms
 from dfdetect.train.degrade import (
@@ -134,12 +135,13 @@ class FakeMaker:
     """
 
     def __init__(self, crop_paths: Sequence[str], landmarks: Sequence[np.ndarray | None], groups: np.ndarray,
-                 margin: float, swap_fraction: float):
+                 margin: float, swap_fraction: float, match_sharpness: bool = True):
         self.crop_paths = list(crop_paths)
         self.landmarks = list(landmarks)
         self.groups = np.asarray(groups)
         self.margin = margin
         self.swap_fraction = swap_fraction
+        self.match_sharpness = match_sharpness
         self.point_counts = np.array([0 if points is None else len(points) for points in self.landmarks])
         swappable = self.point_counts >= MIN_LANDMARKS
         self.can_swap = swap_fraction > 0 and len(set(self.groups[swappable].tolist())) >= 2
@@ -151,7 +153,7 @@ class FakeMaker:
             if swapped is not None:
                 return swapped
         box = None if landmarks is not None else crop_face_box(image.shape[0], self.margin)
-        return self_blend(image, landmarks, rng, box=box)[0]
+        return self_blend(image, landmarks, rng, box=box, match_sharpness=self.match_sharpness)[0]
 
     def _swap(self, image: np.ndarray, landmarks: np.ndarray, group: str, rng: np.random.Generator
               ) -> np.ndarray | None:
@@ -161,7 +163,8 @@ class FakeMaker:
         if not len(donors):
             return None
         donor = int(rng.choice(donors))
-        fake, mask = identity_swap(image, landmarks, read_rgb(self.crop_paths[donor]), self.landmarks[donor], rng)
+        fake, mask = identity_swap(image, landmarks, read_rgb(self.crop_paths[donor]), self.landmarks[donor], rng,
+                                   match_sharpness=self.match_sharpness)
         return fake if mean_change(fake, image, mask >= 0.5) >= MIN_SWAP_CHANGE else None
 
 
@@ -186,7 +189,8 @@ class CropDataset(Dataset):
                  synthetic: np.ndarray | None = None, landmarks: Sequence[np.ndarray | None] | None = None,
                  groups: np.ndarray | None = None, fake_maker: FakeMaker | None = None,
                  degradations: dict[str, float] | None = None, seed: int = 0, fixed_draws: bool = False,
-                 clean_pairs: bool = False, video_face_px: np.ndarray | None = None, crop_margin: float = 1.3,
+                 clean_pairs: bool = False, video_face_px: np.ndarray | None = None,
+                 crop_margin: float = DEFAULT_CROP_MARGIN,
                  downscale_factors: tuple[float, float] = DOWNSCALE_FACTORS, h264_crfs: tuple[int, ...] = H264_CRFS):
         self.crop_paths = list(crop_paths)
         self.labels = labels.astype(np.float32)
@@ -250,15 +254,32 @@ class CropDataset(Dataset):
         return views["image"], *item, views["clean"], torch.tensor(float(degraded))
 
 
+def crops_margin(crops: str | Path, recorded: ExtractOptions | None, configured: float | None) -> float:
+    """The crop margin training works with: the one the crops were cut with. A configured margin that
+    contradicts the crops' record is refused, naming both, since the model's contract (and so every
+    scan) would cut faces differently from the faces it learnt from."""
+    if recorded is None:
+        return DEFAULT_CROP_MARGIN if configured is None else configured
+    if configured is not None and configured != recorded.margin:
+        raise DfdetectError("bad_config", f"crop_margin {configured:g} contradicts the crops, which were cut at "
+                            f"margin {recorded.margin:g}", Path(crops) / EXTRACT_OPTIONS_FILE,
+                            f"drop model.crop_margin from the config (or set it to {recorded.margin:g}), "
+                            f"or extract again with --margin {configured:g}")
+    return recorded.margin
+
+
 class DeepfakeDataModule(pl.LightningDataModule):
     """Train/val/test loaders over the crops written by `dfdetect extract`.
 
     input_size, mean, std and crop_margin follow the model (the CLI links them), so data and network
-    cannot disagree.
+    cannot disagree; the crops' own record (extract_options.json) decides the margin, and a configured
+    one that contradicts it is refused (`crops_margin`).
 
     synthesis: "none" trains on the crops' own labels; "sbi" drops the training fakes and pairs every
     real training crop with a fake made from it on the fly (a self-blend, or with probability
-    `swap_fraction` an identity swap when two or more people have landmarks). A validation or test
+    `swap_fraction` an identity swap when two or more people have landmarks); `match_sharpness` brings
+    each fake face to the sharpness of its real (see dfdetect.train.sbi.paste; False is the published
+    SBI recipe). A validation or test
     split without fakes then gets one fixed-seed fake per real crop, so model selection works on real
     faces alone; a split that has fakes is evaluated as it is.
     degradations: step → probability (see dfdetect.train.degrade), applied to training items only;
@@ -276,9 +297,10 @@ class DeepfakeDataModule(pl.LightningDataModule):
                  input_size: int = 224, frames_per_video: int | None = None, balance: bool = True,
                  mean: tuple[float, float, float] = IMAGENET_MEAN, std: tuple[float, float, float] = IMAGENET_STD,
                  seed: int = 0, synthesis: str = "none", swap_fraction: float = 0.25,
-                 degradations: dict[str, float] | None = None, crop_margin: float = 1.3,
+                 degradations: dict[str, float] | None = None, crop_margin: float | None = None,
                  clean_pairs: bool = False, val_video_face_px: int | None = None,
-                 downscale_factors: tuple[float, float] = DOWNSCALE_FACTORS, h264_crfs: tuple[int, ...] = H264_CRFS):
+                 downscale_factors: tuple[float, float] = DOWNSCALE_FACTORS, h264_crfs: tuple[int, ...] = H264_CRFS,
+                 match_sharpness: bool = True):
         super().__init__()
         self.save_hyperparameters()
         if frames_per_video is not None and frames_per_video < 1:
@@ -306,9 +328,11 @@ class DeepfakeDataModule(pl.LightningDataModule):
         self.seed = seed
         self.synthesis = synthesis
         self.swap_fraction = swap_fraction
+        self.match_sharpness = match_sharpness
         self.degradations = check_degradations(degradations)
         self.downscale_factors, self.h264_crfs = check_strengths(downscale_factors, h264_crfs)
-        self.crop_margin = crop_margin
+        self.extract_options = read_extract_options(crops)
+        self.crop_margin = crops_margin(crops, self.extract_options, crop_margin)
         self.clean_pairs = clean_pairs
         self.val_video_face_px = val_video_face_px
         self.frame: pd.DataFrame | None = None
@@ -317,12 +341,13 @@ class DeepfakeDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.frame is None:
             self.frame, self.source_paths = self._read()
+        verb = str(getattr(stage, "value", stage) or "fit")  # Lightning passes TrainerFn members, not text
         needed = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
-        for split in needed.get(stage or "fit", ()):
+        for split in needed.get(verb, ()):
             rows = self._split_rows(split)
             if rows.empty:
                 raise DfdetectError("empty_dataset", f"no usable crops in split {split!r}", self.crops,
-                                    f"`dfdetect {stage or 'fit'}` needs {split} rows"
+                                    f"`dfdetect {verb}` needs {split} rows"
                                     + (" with real faces" if self.synthesis == "sbi" else "")
                                     + "; check the index split options")
 
@@ -372,7 +397,7 @@ class DeepfakeDataModule(pl.LightningDataModule):
             rows = pd.concat([rows, copies], ignore_index=True)
             synthetic = None if synthetic is None else np.r_[synthetic, synthetic]
         fake_maker = FakeMaker(rows["crop_path"].tolist(), rows["points"].tolist(), rows["group"].to_numpy(),
-                               self.crop_margin, self.swap_fraction) if synthesise else None
+                               self.crop_margin, self.swap_fraction, self.match_sharpness) if synthesise else None
         return CropDataset(rows["crop_path"].tolist(), rows["label"].to_numpy(), rows["source_id"].to_numpy(),
                            transform, synthetic=synthetic, landmarks=rows["points"].tolist(),
                            groups=rows["group"].to_numpy(), fake_maker=fake_maker,

@@ -1,34 +1,42 @@
 """The LightningModule: a timm backbone with one logit, trained with BCE, judged per frame and per video.
 
-Checkpoints hold only plain types (tensors, numbers, strings, dicts) so they load with
-`torch.load(weights_only=True)`: a checkpoint from someone else then cannot run code on load.
+Checkpoints hold only plain types (tensors, numbers, strings, dicts) so `dfdetect.model.checkpoint`
+loads them with `torch.load(weights_only=True)`: a checkpoint from someone else then cannot run code on load.
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
+import logging
 import math
-from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from timm.optim import create_optimizer_v2
+from timm.utils import ModelEmaV3
 from torch import nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryAveragePrecision, BinaryEER
 from torchmetrics.functional.classification import binary_auroc
 
-import dfdetect
-from dfdetect.contract import IMAGENET_MEAN, IMAGENET_STD, ModelContract, Preprocessing
 from dfdetect.errors import DfdetectError
-from dfdetect.records import file_sha256
-from dfdetect.train.backbones import create_backbone
+from dfdetect.model.backbones import create_backbone
+from dfdetect.model.checkpoint import (
+    CROPS_KEY,
+    TRAINING_DATA_KEY,
+    VAL_METRICS_KEY,
+    build_contract,
+    network_normalisation,
+    recorded_crops,
+)
+from dfdetect.model.contract import ModelContract
+from dfdetect.model.crops import ExtractOptions
 
-VAL_METRICS_KEY = "dfdetect_val_metrics"
-TRAINING_DATA_KEY = "dfdetect_training_data"
-OPTIMIZERS = ("adamw", "adam", "sgd")
+log = logging.getLogger(__name__)
+
+OPTIMIZERS = ("adamw", "adam", "sgd")  # timm's names: its "sgd" is SGD with Nesterov momentum
 SCHEDULES = ("cosine", "poly")
-EMA_PREFIX = "ema_net."
 
 
 def warmup_factor(step: int, warmup_steps: int, total_steps: int, schedule: str = "cosine",
@@ -43,19 +51,19 @@ def warmup_factor(step: int, warmup_steps: int, total_steps: int, schedule: str 
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def ema_decay_at(step: int, decay: float) -> float:
-    """The EMA decay at an optimizer step: ramped up from 0.1 as (1 + step) / (10 + step), so the
-    average does not stay anchored to the random or ImageNet start for the first thousands of steps."""
-    return min(decay, (1.0 + step) / (10.0 + step))
+class RampedEma(ModelEmaV3):
+    """timm's weight average with our decay ramp: (1 + step) / (10 + step), capped at `decay`, so the
+    average does not stay anchored to the random or ImageNet start for the first thousands of steps.
+    timm's own warm-up (1 − (1 + step)^−power) is kept off: the ramp is what the shipped starter was
+    trained with, and changing it would change its weights. BatchNorm statistics are copied from the
+    trained network, not averaged (exclude_buffers)."""
 
+    def __init__(self, network: nn.Module, decay: float):
+        super().__init__(network, decay=decay, exclude_buffers=True)
+        self.requires_grad_(False)
 
-@torch.no_grad()
-def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """ema ← decay·ema + (1 − decay)·model for parameters; buffers (BatchNorm statistics) are copied."""
-    ema_params = list(ema.parameters())
-    torch._foreach_lerp_(ema_params, [p.detach() for p in model.parameters()], 1.0 - decay)
-    for ema_buffer, buffer in zip(ema.buffers(), model.buffers(), strict=True):
-        ema_buffer.copy_(buffer)
+    def get_decay(self, step: int | None = None) -> float:
+        return self.decay if step is None else min(self.decay, (1.0 + step) / (10.0 + step))
 
 
 def smooth_labels(labels: torch.Tensor, smoothing: float) -> torch.Tensor:
@@ -99,11 +107,18 @@ class VideoAUROC(Metric):
         self.groups.append(groups.detach().long())
 
     def compute(self) -> torch.Tensor:
+        """The video AUC, or NaN when the videos hold one class: the AUC is then undefined, and
+        torchmetrics' 0.0 would read as a detector that is always wrong."""
         logits, labels, groups = (torch.cat(s) if isinstance(s, list) else s
                                   for s in (self.logits, self.labels, self.groups))
         video_logits, _ = mean_by_group(logits, groups)
         video_labels, _ = mean_by_group(labels, groups)
+        if video_labels.round().unique().numel() < 2:
+            return torch.tensor(float("nan"))
         return binary_auroc(torch.sigmoid(video_logits), video_labels.round().long())
+
+
+UNDEFINED_WITH_ONE_CLASS = ("auc", "ap", "eer")  # frame metrics that compare reals with fakes
 
 
 def frame_metrics(prefix: str) -> MetricCollection:
@@ -111,34 +126,20 @@ def frame_metrics(prefix: str) -> MetricCollection:
                              "eer": BinaryEER()}, prefix=prefix)
 
 
-def build_contract(hparams: dict, mean: tuple[float, float, float], std: tuple[float, float, float],
-                   val_metrics: dict, training_data: dict) -> ModelContract:
-    """The contract of a detector, from the plain values a checkpoint holds."""
-    preprocessing = Preprocessing(input_size=int(hparams["input_size"]), mean=tuple(mean), std=tuple(std),
-                                  crop_margin=float(hparams["crop_margin"]))
-    return ModelContract(preprocessing=preprocessing, backbone=hparams["backbone"], detector="blazeface",
-                         training_data=dict(training_data), val_metrics=dict(val_metrics),
-                         toolkit_version=dfdetect.__version__)
-
-
-def network_normalisation(network: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Mean/std the backbone was pretrained with (ImageNet when timm does not say)."""
-    cfg = getattr(network, "pretrained_cfg", {}) or {}
-    mean, std = cfg.get("mean", IMAGENET_MEAN), cfg.get("std", IMAGENET_STD)
-    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
-
-
 class DetectorModule(pl.LightningModule):
     """Binary real(0)/fake(1) classifier on face crops."""
 
     def __init__(self, backbone: str = "efficientnet_b0", pretrained: bool | str = False, input_size: int = 224,
-                 crop_margin: float = 1.3, lr: float = 1e-3, weight_decay: float = 1e-4,
+                 crop_margin: float | None = None, lr: float = 1e-3, weight_decay: float = 1e-4,
                  label_smoothing: float = 0.0, warmup_fraction: float = 0.05, drop_rate: float = 0.2,
                  optimizer: str = "adamw", momentum: float = 0.9, schedule: str = "cosine", poly_power: float = 0.9,
                  ema_decay: float | None = None, quality_consistency: float = 0.0, channels_last: bool = True):
         """channels_last: keep weights and batches in NHWC memory order. Measured on 2 CPU cores, an
         EfficientNet-Lite0 training step at 128 px took 0.74 s instead of 1.12 s (batch 48); it is also the
         layout GPU convolutions with mixed precision prefer. The numbers computed are the same.
+
+        crop_margin: the margin the training crops were cut with; None takes it from the crops folder's
+        extract_options.json (the data module refuses a value that contradicts it).
 
         ema_decay: keep an exponential moving average of the weights (e.g. 0.999); when set, validation,
         test, checkpoints' exported network and `load_detector` all use the averaged weights.
@@ -168,7 +169,7 @@ class DetectorModule(pl.LightningModule):
         self.net = create_backbone(backbone, pretrained=pretrained, drop_rate=drop_rate)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.ema_net = copy.deepcopy(self.net).requires_grad_(False).eval() if ema_decay is not None else None
+        self.ema_net = RampedEma(self.net, ema_decay) if ema_decay is not None else None
         self.input_mean, self.input_std = network_normalisation(self.net)
         self.val_frame = frame_metrics("val/")
         self.test_frame = frame_metrics("test/")
@@ -176,6 +177,7 @@ class DetectorModule(pl.LightningModule):
         self.test_video = VideoAUROC()
         self.val_metrics: dict[str, float] = {}
         self.training_data: dict = {}
+        self.crops: ExtractOptions | None = None  # how the training crops were cut (from the data module)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """The trained network while training, its weight average (when kept) for everything else."""
@@ -195,7 +197,7 @@ class DetectorModule(pl.LightningModule):
         """The step, then the weight average — once per optimizer step, whatever the gradient accumulation."""
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
         if self.ema_net is not None:
-            update_ema(self.ema_net, self.net, ema_decay_at(self.global_step, self.hparams.ema_decay))
+            self.ema_net.update(self.net, step=self.global_step)
 
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(logits, smooth_labels(labels, self.hparams.label_smoothing))
@@ -234,7 +236,14 @@ class DetectorModule(pl.LightningModule):
         self._evaluate(batch, "test", self.test_frame, self.test_video)
 
     def _log_epoch(self, stage: str, frame: MetricCollection, video: VideoAUROC) -> dict[str, float]:
+        """The epoch's metrics; with one class in the split, those that rank reals against fakes (AUC,
+        AP, EER) are NaN with a one-line warning, never a number that looks measured."""
         values = {**frame.compute(), f"{stage}/video_auc": video.compute()}
+        if torch.isnan(values[f"{stage}/video_auc"]):
+            for name in UNDEFINED_WITH_ONE_CLASS:
+                values[f"{stage}/{name}"] = torch.tensor(float("nan"))
+            if not self.trainer.sanity_checking:
+                log.warning("%s split holds one class only: its AUC, AP and EER are undefined (NaN)", stage)
         frame.reset()
         video.reset()
         self.log_dict(values, prog_bar=stage == "val")
@@ -252,19 +261,19 @@ class DetectorModule(pl.LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None)
         if hasattr(datamodule, "summary"):
             self.training_data = datamodule.summary()
+        self.crops = getattr(datamodule, "extract_options", None)
 
     def configure_optimizers(self):
-        params = self.net.parameters()
-        if self.hparams.optimizer == "sgd":
-            optimizer = torch.optim.SGD(params, lr=self.hparams.lr, momentum=self.hparams.momentum, nesterov=True,
-                                        weight_decay=self.hparams.weight_decay)
-        elif self.hparams.optimizer == "adam":  # L2 in the gradient, as DeepfakeBench's recipes use it
-            optimizer = torch.optim.Adam(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        else:
-            optimizer = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        # timm's factory builds exactly torch's SGD (Nesterov) / Adam / AdamW from these arguments; the
+        # parameters are passed as such (not the module), so weight decay covers every parameter as before
+        optimizer = create_optimizer_v2(self.net.parameters(), opt=self.hparams.optimizer, lr=self.hparams.lr,
+                                        weight_decay=self.hparams.weight_decay, momentum=self.hparams.momentum)
         total_steps = max(1, int(self.trainer.estimated_stepping_batches))
         warmup_steps = max(1, round(self.hparams.warmup_fraction * total_steps))
         schedule, power = self.hparams.schedule, self.hparams.poly_power
+        # kept instead of timm's scheduler factory: timm's schedulers step per epoch or through their own
+        # step_update hook (Lightning would need a custom lr_scheduler_step), and their warm-up starts from
+        # warmup_lr_init rather than (step + 1) / warmup_steps, which would change every trained model
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: warmup_factor(step, warmup_steps, total_steps, schedule, power))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
@@ -272,38 +281,13 @@ class DetectorModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[VAL_METRICS_KEY] = dict(self.val_metrics)
         checkpoint[TRAINING_DATA_KEY] = dict(self.training_data)
+        checkpoint[CROPS_KEY] = dataclasses.asdict(self.crops) if self.crops is not None else {}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.val_metrics = dict(checkpoint.get(VAL_METRICS_KEY, {}))
         self.training_data = dict(checkpoint.get(TRAINING_DATA_KEY, {}))
+        self.crops = recorded_crops(checkpoint)
 
     def contract(self) -> ModelContract:
         return build_contract(dict(self.hparams), self.input_mean, self.input_std, self.val_metrics,
-                              self.training_data)
-
-
-def load_detector(checkpoint: str | Path) -> tuple[nn.Module, ModelContract]:
-    """The eval-mode network of a fit checkpoint (float32 NCHW normalised in, N×1 logits out) and
-    its contract. The backbone is rebuilt without pretrained weights: the checkpoint has them all.
-    A run that kept an EMA of its weights was validated with the average, so the average is loaded."""
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise DfdetectError("missing_path", "checkpoint not found", path, "pass a .ckpt written by `dfdetect fit`")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for corrupt or unsafe files
-        raise DfdetectError("bad_input", f"cannot load checkpoint ({exc.__class__.__name__}: {exc})", path,
-                            "pass a .ckpt written by `dfdetect fit`") from exc
-    if not isinstance(state, dict) or "hyper_parameters" not in state or "state_dict" not in state:
-        raise DfdetectError("bad_input", "not a dfdetect fit checkpoint", path,
-                            "pass a .ckpt written by `dfdetect fit`")
-    hparams = state["hyper_parameters"]
-    network = create_backbone(hparams["backbone"], pretrained=False, drop_rate=hparams.get("drop_rate", 0.0))
-    prefix = EMA_PREFIX if hparams.get("ema_decay") is not None else "net."
-    weights = {k.removeprefix(prefix): v for k, v in state["state_dict"].items() if k.startswith(prefix)}
-    network.load_state_dict(weights)
-    network.eval()
-    mean, std = network_normalisation(network)
-    contract = build_contract(hparams, mean, std, state.get(VAL_METRICS_KEY, {}), state.get(TRAINING_DATA_KEY, {}))
-    contract.checkpoint_sha256 = file_sha256(path)
-    return network, contract
+                              self.training_data, self.crops)

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from dfdetect.contract import ModelContract, Preprocessing
 from dfdetect.export import export_onnx
+from dfdetect.model.contract import ModelContract, Preprocessing
 from dfdetect.records import CROP_COLUMNS, FAKE, REAL, CropRow, write_rows
 from dfdetect.sample_data import LONDON_DIR, london_identity, london_images
 
@@ -111,8 +111,8 @@ def redness_contract() -> ModelContract:
 
 @pytest.fixture(scope="session")
 def redness_model(tmp_path_factory, redness_contract, crop_sets) -> Path:
-    from dfdetect.evaluate.scoring import fit_crop
     from dfdetect.media.io import read_image
+    from dfdetect.model.scoring import fit_crop
     from dfdetect.records import read_crops
 
     sample = np.stack([fit_crop(read_image(p), INPUT_SIZE) for p in read_crops(crop_sets["tint"])["crop_path"][:8]])
@@ -124,8 +124,8 @@ def redness_model(tmp_path_factory, redness_contract, crop_sets) -> Path:
 @pytest.fixture(scope="session")
 def oracle_logits(redness_contract):
     """crop paths → the logits the redness detector must give them, computed without the model."""
-    from dfdetect.evaluate.scoring import fit_crop
     from dfdetect.media.io import read_image
+    from dfdetect.model.scoring import fit_crop
 
     def logits(paths) -> np.ndarray:
         crops = np.stack([fit_crop(read_image(p), INPUT_SIZE) for p in paths])

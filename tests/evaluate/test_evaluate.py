@@ -20,10 +20,10 @@ from sklearn.metrics import roc_auc_score
 from dfdetect import calibrate
 from dfdetect.errors import DfdetectError
 from dfdetect.evaluate import cli as evaluate_cli
-from dfdetect.evaluate.cli import DEFAULT_AGGREGATIONS, evaluate
-from dfdetect.evaluate.metrics import auc_interval
+from dfdetect.evaluate.evaluation import DEFAULT_AGGREGATIONS, evaluate
 from dfdetect.evaluate.robustness import SWEEPS
-from dfdetect.evaluate.scoring import load_crop_sets
+from dfdetect.metrics import auc_interval
+from dfdetect.model.scoring import load_crop_sets
 from dfdetect.records import read_crops
 
 
@@ -117,8 +117,8 @@ def test_scores_feed_calibrate_and_its_calibration_feeds_evaluate(tmp_path, crop
                         "--fpr", "0.1"])
     run_cli(calibrate, ["--model", str(redness_model), "--crops", str(crop_sets["tint"]),
                         "--out", str(tmp_path / "from_model.json"), "--fpr", "0.1"])
-    from_scores = calibrate.read_calibration(tmp_path / "from_scores.json")
-    from_model = calibrate.read_calibration(tmp_path / "from_model.json")
+    from_scores = read_calibration(tmp_path / "from_scores.json")
+    from_model = read_calibration(tmp_path / "from_model.json")
     assert from_model.temperature == pytest.approx(from_scores.temperature, rel=1e-6)
     assert from_model.temperature != pytest.approx(1.0, abs=0.05)
     assert from_model.thresholds == pytest.approx(from_scores.thresholds, abs=1e-6)
@@ -139,7 +139,7 @@ def test_scores_feed_calibrate_and_its_calibration_feeds_evaluate(tmp_path, crop
 
     run_cli(calibrate, ["--scores", str(everything / "scores.parquet"), "--out", str(tmp_path / "platt.json"),
                         "--method", "platt"])
-    platt = calibrate.read_calibration(tmp_path / "platt.json")
+    platt = read_calibration(tmp_path / "platt.json")
     with_bias = evaluate(redness_model, [crop_sets["tint"]], tmp_path / "platt", calibration=tmp_path / "platt.json",
                          aggregations=["mean"])
     assert platt.bias != 0.0 and with_bias["calibration"]["bias"] == platt.bias

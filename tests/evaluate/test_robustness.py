@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dfdetect.contract import ModelContract, Preprocessing
 from dfdetect.evaluate.robustness import SWEEPS, condition_name, degradations
 from dfdetect.export import london_parity_crops
 from dfdetect.media.quality import downscale, gaussian_blur, gaussian_noise, jpeg
+from dfdetect.model.contract import ModelContract, Preprocessing
 
 
 @pytest.fixture(scope="module")

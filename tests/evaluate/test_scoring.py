@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dfdetect.evaluate.scoring import CLEAN, fit_crop, load_crop_sets, load_scoring_model, score_crops
 from dfdetect.export import export_checkpoint
+from dfdetect.model.scoring import CLEAN, fit_crop, load_crop_sets, load_scoring_model, score_crops
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import math
 import pandas as pd
 import pytest
 
-from dfdetect.contract import LogitScaling
 from dfdetect.errors import DfdetectError
 from dfdetect.evaluate.summary import breakdown, compare_aggregations, cross_dataset_matrix, source_logits
+from dfdetect.model.contract import LogitScaling
 
 
 def crops_table(rows: list[tuple[str, int, float, str]], dataset: str = "d") -> pd.DataFrame:

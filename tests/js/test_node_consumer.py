@@ -18,10 +18,10 @@ import torch
 from PIL import Image
 from scipy.special import expit
 
-from dfdetect.contract import ModelContract, Preprocessing
 from dfdetect.export import export_onnx, london_parity_crops
+from dfdetect.model.contract import ModelContract, Preprocessing
+from dfdetect.model.session import OnnxModel
 from dfdetect.sample_data import LONDON_DIR
-from dfdetect.scan.session import OnnxModel
 
 REPO = Path(__file__).resolve().parents[2]
 CONSUMER = Path(__file__).with_name("consume.mjs")

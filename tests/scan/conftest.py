@@ -10,8 +10,8 @@ import pytest
 import timm
 import torch
 
-from dfdetect.contract import ModelContract, Preprocessing
 from dfdetect.export import export_onnx, london_parity_crops
+from dfdetect.model.contract import ModelContract, Preprocessing
 
 os.environ.setdefault("WANDB_MODE", "offline")
 

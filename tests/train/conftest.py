@@ -14,11 +14,11 @@ import cv2
 import numpy as np
 import pytest
 
+from dfdetect.model.resources import CONFIGS_DIR
 from dfdetect.records import CROP_COLUMNS, FAKE, REAL, CropRow, write_rows
 from dfdetect.sample_data import LONDON_DIR, london_identity, london_images
 
 CROP_SIZE = 80
-CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
 def soft_ellipse_mask(height: int, width: int) -> np.ndarray:
@@ -117,7 +117,8 @@ def real_face_crops(tmp_path_factory) -> Path:
     import pandas as pd
 
     from dfdetect.datasets import build_index
-    from dfdetect.extract import ExtractOptions, extract
+    from dfdetect.extract import extract
+    from dfdetect.model.crops import ExtractOptions
     from dfdetect.records import INDEX_COLUMNS
 
     root = tmp_path_factory.mktemp("real_faces")

@@ -114,7 +114,7 @@ def test_ema_sgd_poly_mixed_precision_and_accumulation_from_the_command_line(lat
                                                                             tmp_path):
     """Lightning's own flags do the precision and accumulation; the checkpoint keeps the weight average,
     and the exported network is that average."""
-    from dfdetect.train.module import load_detector
+    from dfdetect.model.checkpoint import load_checkpoint
 
     run_lightning(["fit", "--config", str(tiny_config), "--data.crops", str(tiny_crops), *QUIET,
                    "--trainer.default_root_dir", str(tmp_path), "--trainer.precision", "bf16-mixed",
@@ -125,11 +125,11 @@ def test_ema_sgd_poly_mixed_precision_and_accumulation_from_the_command_line(lat
     assert state["global_step"] == 1  # 3 batches, one optimizer step
     assert state["hyper_parameters"]["optimizer"] == "sgd" and state["hyper_parameters"]["ema_decay"] == 0.5
     weights = state["state_dict"]
-    assert not torch.equal(weights["net.conv_stem.weight"], weights["ema_net.conv_stem.weight"])
+    assert not torch.equal(weights["net.conv_stem.weight"], weights["ema_net.module.conv_stem.weight"])
     config = yaml.safe_load((log_dir / "config.yaml").read_text())
     assert config["trainer"]["precision"] == "bf16-mixed" and config["trainer"]["accumulate_grad_batches"] == 3
-    network, _ = load_detector(log_dir / "checkpoints" / "last.ckpt")
-    assert torch.equal(network.conv_stem.weight, weights["ema_net.conv_stem.weight"])
+    network, _ = load_checkpoint(log_dir / "checkpoints" / "last.ckpt")
+    assert torch.equal(network.conv_stem.weight, weights["ema_net.module.conv_stem.weight"])
 
 
 def test_ddp_on_two_cpu_processes_trains_and_checkpoints(tiny_config, tiny_crops, latest_log_dir, tmp_path):

@@ -8,8 +8,9 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from dfdetect.contract import IMAGENET_MEAN, IMAGENET_STD, ModelContract, Preprocessing
 from dfdetect.errors import DfdetectError
+from dfdetect.model.checkpoint import load_checkpoint
+from dfdetect.model.contract import IMAGENET_MEAN, IMAGENET_STD, ModelContract, Preprocessing
 from dfdetect.train.augment import AUGMENTATION_PRESETS, build_transforms
 from dfdetect.train.data import (
     DeepfakeDataModule,
@@ -19,13 +20,11 @@ from dfdetect.train.data import (
 )
 from dfdetect.train.module import (
     DetectorModule,
+    RampedEma,
     VideoAUROC,
-    ema_decay_at,
-    load_detector,
     mean_by_group,
     quality_excess,
     smooth_labels,
-    update_ema,
     warmup_factor,
 )
 
@@ -50,19 +49,21 @@ def test_poly_schedule_after_warm_up():
 
 
 def test_ema_decay_ramps_up_to_its_ceiling():
-    assert ema_decay_at(0, 0.999) == pytest.approx(0.1)
-    assert ema_decay_at(90, 0.999) == pytest.approx(0.91)
-    assert ema_decay_at(10**6, 0.999) == 0.999
+    ema = RampedEma(torch.nn.Linear(1, 1), 0.999)
+    assert ema.get_decay(0) == pytest.approx(0.1)
+    assert ema.get_decay(90) == pytest.approx(0.91)
+    assert ema.get_decay(10**6) == 0.999
 
 
-def test_update_ema_averages_parameters_and_copies_buffers():
-    model, ema = torch.nn.BatchNorm1d(2), torch.nn.BatchNorm1d(2)
+def test_ema_update_averages_parameters_and_copies_buffers():
+    model = torch.nn.BatchNorm1d(2)
+    ema = RampedEma(model, 0.999)  # starts as a copy: weight 1
     with torch.no_grad():
         model.weight.copy_(torch.tensor([2.0, 4.0]))
         model.running_mean.copy_(torch.tensor([5.0, 6.0]))
-    update_ema(ema, model, 0.75)  # ema starts at weight 1
-    assert ema.weight.tolist() == pytest.approx([0.75 * 1 + 0.25 * 2, 0.75 * 1 + 0.25 * 4])
-    assert ema.running_mean.tolist() == [5.0, 6.0]
+    ema.update(model, step=30)  # decay (1 + 30) / (10 + 30) = 0.775
+    assert ema.module.weight.tolist() == pytest.approx([0.775 * 1 + 0.225 * 2, 0.775 * 1 + 0.225 * 4])
+    assert ema.module.running_mean.tolist() == [5.0, 6.0]
     assert model.weight.tolist() == [2.0, 4.0]
 
 
@@ -291,9 +292,9 @@ def test_checkpoint_loads_with_weights_only(fitted_run):
     assert state["dfdetect_training_data"]["train_real"] == 20
 
 
-def test_load_detector_matches_the_lightning_module(fitted_run):
+def test_load_checkpoint_matches_the_lightning_module(fitted_run):
     checkpoint = fitted_run / "checkpoints" / "last.ckpt"
-    network, contract = load_detector(str(checkpoint))
+    network, contract = load_checkpoint(str(checkpoint))
     module = DetectorModule.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True).eval()
     batch = torch.randn(3, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -309,12 +310,12 @@ def test_load_detector_matches_the_lightning_module(fitted_run):
     assert contract.checkpoint_sha256 == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
 
 
-def test_load_detector_rejects_other_files(tmp_path):
+def test_load_checkpoint_rejects_other_files(tmp_path):
     path = tmp_path / "weights.ckpt"
     torch.save({"conv": torch.zeros(1)}, path)
     with pytest.raises(DfdetectError) as err:
-        load_detector(str(path))
+        load_checkpoint(str(path))
     assert err.value.code == "bad_input"
     with pytest.raises(DfdetectError) as err:
-        load_detector(str(tmp_path / "absent.ckpt"))
+        load_checkpoint(str(tmp_path / "absent.ckpt"))
     assert err.value.code == "missing_path"

@@ -22,8 +22,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from dfdetect.media.quality import video_quality
+from dfdetect.model.backbones import LITE0_PYPI, create_backbone
 from dfdetect.records import REAL
-from dfdetect.train.backbones import LITE0_PYPI, create_backbone
 from dfdetect.train.data import DeepfakeDataModule, read_rgb
 from dfdetect.train.degrade import VIDEO_QUALITY_FACTORS, degrade
 

@@ -9,8 +9,9 @@ import torch
 import yaml
 
 from dfdetect.errors import DfdetectError
+from dfdetect.model.resources import CONFIGS_DIR
+from dfdetect.recipes.starter import CONFIG, crop_geometry, main, make_fake_sets, rebuild_command, recipe_summary
 from dfdetect.records import REAL
-from dfdetect.starter import CONFIG, REPO, crop_geometry, main, make_fake_sets, rebuild_command, recipe_summary
 
 from .conftest import SBI_CROP_SIZE
 
@@ -42,10 +43,10 @@ def test_crop_geometry_cannot_be_overridden_past_the_crops():
 
 def test_the_rebuild_command_names_the_recipe_as_the_repository_does(tmp_path):
     assert rebuild_command(CONFIG, []) == "make starter-model"
-    assert rebuild_command(REPO / "configs" / "starter_lite0_gpu.yaml", None) == (
-        "python -m dfdetect.starter --config configs/starter_lite0_gpu.yaml")
+    assert rebuild_command(CONFIGS_DIR / "starter_lite0_gpu.yaml", None) == (
+        "python -m dfdetect.recipes.starter --config starter_lite0_gpu")
     assert rebuild_command(CONFIG, ["--seed_everything", "1"]) == (
-        "python -m dfdetect.starter --config configs/starter_lite0.yaml --seed_everything 1")
+        "python -m dfdetect.recipes.starter --config starter_lite0 --seed_everything 1")
     assert rebuild_command(tmp_path / "mine.yaml", None).endswith(f"--config {tmp_path / 'mine.yaml'}")
 
 
