@@ -4,10 +4,8 @@ Two methods, for two kinds of deployment:
 - `gradcam` (a `dfdetect fit` checkpoint, needs torch): Grad-CAM through Captum's `LayerGradCam` on
   the last convolutional stage of a CNN — the last module whose output is still a spatial map — or,
   for a vision transformer, on its last block's patch tokens laid back out as their grid.
-- `occlusion` (any model, ONNX Runtime alone): slide a window filled with the crop's mean colour over
-  the crop and record how far the logit falls; a region whose covering drops the score is one the
-  score rests on. It costs one inference per window position (about 200 for a 128 px crop), so it is
-  opt-in for scans (`scan --explain`).
+- `occlusion` (any model, ONNX Runtime alone; `dfdetect.model.heatmaps`, shared with `scan --explain`):
+  how far the logit falls when each region is covered.
 
 Both maps are positive where a region pushes the score towards "fake". The PNG shows the crop and the
 heatmap over it side by side, so a reviewer sees what was scored and where the evidence sits.
@@ -23,49 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from dfdetect.errors import DfdetectError
 from dfdetect.model.contract import ModelContract, Preprocessing
+from dfdetect.model.heatmaps import occlusion_map, peak, write_heatmap_png
 
 METHODS = ("auto", "gradcam", "occlusion")
-OCCLUSION_WINDOWS = 8  # window side = input size / 8 (16 px at 128 px), stride half a window
-OVERLAY_ALPHA = 0.5
-BATCH_SIZE = 32
-
-
-def window_starts(size: int, window: int, stride: int) -> list[int]:
-    """Window positions along one side that cover it fully, the last one flush with the edge."""
-    starts = list(range(0, size - window + 1, stride))
-    if starts[-1] != size - window:
-        starts.append(size - window)
-    return starts
-
-
-def occlusion_map(logits: Callable[[np.ndarray], np.ndarray], crop: np.ndarray, preprocessing: Preprocessing,
-                  window: int | None = None, stride: int | None = None, batch_size: int = BATCH_SIZE) -> np.ndarray:
-    """(H, W) map: at each pixel, the mean fall of the raw logit over the windows that covered it when
-    each was filled with the crop's mean colour. `logits` takes a normalised float32 NCHW batch (an
-    ONNX session or a torch network wrapped in numpy), so a deployment without torch can explain too."""
-    size = crop.shape[0]
-    window = window or max(2, size // OCCLUSION_WINDOWS)
-    stride = stride or max(1, window // 2)
-    fill = crop.reshape(-1, 3).mean(axis=0).round().astype(crop.dtype)
-    positions = [(y, x) for y in window_starts(size, window, stride) for x in window_starts(size, window, stride)]
-    base = float(logits(preprocessing.to_tensor(crop[None]))[0])
-    drops = np.empty(len(positions))
-    for start in range(0, len(positions), batch_size):
-        batch = []
-        for y, x in positions[start:start + batch_size]:
-            occluded = crop.copy()
-            occluded[y:y + window, x:x + window] = fill
-            batch.append(occluded)
-        drops[start:start + len(batch)] = base - logits(preprocessing.to_tensor(np.stack(batch)))
-    total, covered = np.zeros(crop.shape[:2]), np.zeros(crop.shape[:2])
-    for (y, x), drop in zip(positions, drops):
-        total[y:y + window, x:x + window] += drop
-        covered[y:y + window, x:x + window] += 1
-    return total / covered
 
 
 def is_vision_transformer(network) -> bool:
@@ -135,31 +96,6 @@ def grad_cam_map(network, crop: np.ndarray, preprocessing: Preprocessing) -> np.
             handle.remove()
     upsampled = LayerAttribution.interpolate(attribution, crop.shape[:2], interpolate_mode="bilinear")
     return upsampled[0, 0].detach().double().numpy()
-
-
-def peak(heatmap: np.ndarray) -> tuple[int, int]:
-    """(x, y) of the map's highest value, in crop pixels."""
-    y, x = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
-    return int(x), int(y)
-
-
-def overlay(crop: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
-    """The crop with the positive part of the map over it (jet colours, scaled to the map's maximum)."""
-    from matplotlib import colormaps
-
-    positive = np.clip(heatmap, 0.0, None)
-    scaled = positive / positive.max() if positive.max() > 0 else positive
-    colours = colormaps["jet"](scaled)[..., :3] * 255.0
-    weight = OVERLAY_ALPHA * scaled[..., None]
-    return np.clip(crop * (1.0 - weight) + colours * weight, 0, 255).astype(np.uint8)
-
-
-def write_heatmap_png(crop: np.ndarray, heatmap: np.ndarray, path: str | Path) -> Path:
-    """One PNG: the crop on the left, the heatmap over it on the right."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.concatenate([crop, overlay(crop, heatmap)], axis=1)).save(path)
-    return path
 
 
 @dataclass

@@ -138,12 +138,18 @@ class ScanRecord:
     decision: bool | None = None  # True = flagged as fake
     threshold_name: str = ""
     threshold: float | None = None
-    top_faces: list[dict] = field(default_factory=list)  # {frame_index, box, probability}, highest first
+    # {frame_index, box, probability[, heatmap: PNG of the crop and its occlusion map, with scan --explain]},
+    # highest first
+    top_faces: list[dict] = field(default_factory=list)
     frame_scores: list[dict] | None = None  # every scored face, only with --details
     timings: dict[str, float] = field(default_factory=dict)  # decode / detect / infer seconds
     model_sha256: str = ""
     toolkit_version: str = ""
     sha256: str = ""  # of the file's bytes, only with `scan --hash` (then the key `--resume` uses)
+    # evidence the file carries, beside the score and never merged into it (dfdetect.media.provenance):
+    # {"c2pa": {"status": absent|unsupported|valid|invalid, signer, claim_generator, ai_generated, …},
+    #  "watermark": {"status": found|absent|not_checked, "mark", …}}; None for error records or --no-provenance
+    provenance: dict | None = None
 
 
 SCAN_COLUMNS = [f.name for f in dataclasses.fields(ScanRecord)]

@@ -15,20 +15,11 @@ import torch
 from PIL import Image
 from torch import nn
 
-from dfdetect.explain import (
-    explain_images,
-    grad_cam_map,
-    is_vision_transformer,
-    last_spatial_module,
-    load_explainer,
-    occlusion_map,
-    peak,
-    window_starts,
-    write_heatmap_png,
-)
+from dfdetect.explain import explain_images, grad_cam_map, is_vision_transformer, last_spatial_module, load_explainer
 from dfdetect.media.io import read_image
 from dfdetect.model.backbones import create_backbone
 from dfdetect.model.contract import ModelContract, Preprocessing
+from dfdetect.model.heatmaps import occlusion_map, peak, window_starts, write_heatmap_png
 from dfdetect.sample_data import london_images
 
 SIZE = 64

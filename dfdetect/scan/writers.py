@@ -30,7 +30,7 @@ from dfdetect.records import SCAN_COLUMNS
 RESUME_KEY = ("path", "size", "mtime")
 HASH_RESUME_KEY = ("sha256",)
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
-NESTED_COLUMNS = ("top_faces", "frame_scores", "timings")
+NESTED_COLUMNS = ("top_faces", "frame_scores", "timings", "provenance")
 NULLABLE_COLUMNS = ("probability", "logit", "decision", "threshold", "frame_scores")
 
 

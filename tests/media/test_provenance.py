@@ -3,8 +3,6 @@ copies of them, and dwtDct watermarks embedded by invisible-watermark (a kept fi
 
 from __future__ import annotations
 
-import datetime
-import io
 import json
 from pathlib import Path
 
@@ -12,7 +10,6 @@ import cv2
 import numpy as np
 import pytest
 import pywt
-from PIL import Image
 
 from dfdetect.media.io import read_image
 from dfdetect.media.provenance import (
@@ -24,9 +21,9 @@ from dfdetect.media.provenance import (
     read_watermark,
 )
 from dfdetect.sample_data import london_images
+from tests.media.c2pa_signing import sign_jpeg
 
 DATA = Path(__file__).parent / "data"
-TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 
 
 def test_decodes_the_mark_invisible_watermark_embedded():
@@ -73,67 +70,10 @@ def test_a_mark_embedded_in_a_face_is_found_and_a_plain_face_is_not():
     assert read_watermark(face[:200, :200])["status"] == "not_checked"
 
 
-def signing_certificates() -> tuple[bytes, bytes]:
-    """A test CA and a signing certificate it issued (C2PA refuses a self-signed signer): the chain PEM
-    and the signer's private key PEM."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    def name(common_name: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "dfdetect tests")])
-
-    def usage(signing: bool) -> x509.KeyUsage:
-        return x509.KeyUsage(digital_signature=signing, content_commitment=False, key_encipherment=False,
-                             data_encipherment=False, key_agreement=False, key_cert_sign=not signing,
-                             crl_sign=not signing, encipher_only=False, decipher_only=False)
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-
-    def certificate(subject: str, issuer: x509.Name, public_key, signing: bool) -> x509.CertificateBuilder:
-        return (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(issuer).public_key(public_key)
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
-                .add_extension(x509.BasicConstraints(ca=not signing, path_length=None), critical=True)
-                .add_extension(usage(signing), critical=True)
-                .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False))
-
-    ca_name = name("dfdetect test CA")
-    ca = certificate("dfdetect test CA", ca_name, ca_key.public_key(), False).sign(ca_key, hashes.SHA256())
-    signer = (certificate("dfdetect test signer", ca.subject, key.public_key(), True)
-              .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-              .sign(ca_key, hashes.SHA256()))
-    chain = signer.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    return chain, private
-
-
 @pytest.fixture(scope="module")
 def signed_jpeg(tmp_path_factory) -> Path:
     """A London face as JPEG with a C2PA manifest declaring it made by a trained model."""
-    import c2pa
-
-    chain, private = signing_certificates()
-    signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(alg=b"es256", sign_cert=chain, private_key=private,
-                                                       ta_url=None))
-    manifest = {"claim_generator_info": [{"name": "dfdetect-test-generator", "version": "2.1"}],
-                "title": "face.jpg", "format": "image/jpeg",
-                "assertions": [{"label": "c2pa.actions",
-                                "data": {"actions": [{"action": "c2pa.created", "digitalSourceType": TRAINED}]}}]}
-    source = io.BytesIO()
-    Image.open(london_images()[5]).save(source, format="JPEG", quality=92)
-    source.seek(0)
-    signed = io.BytesIO()
-    with c2pa.Builder(manifest) as builder:
-        builder.sign(signer, "image/jpeg", source, signed)
-    path = tmp_path_factory.mktemp("c2pa") / "signed.jpg"
-    path.write_bytes(signed.getvalue())
-    return path
+    return sign_jpeg(london_images()[5], tmp_path_factory.mktemp("c2pa") / "signed.jpg")
 
 
 def test_signed_manifest_gives_signer_generator_and_ai_declaration(signed_jpeg):
