@@ -383,7 +383,8 @@ class DeepfakeDataModule(pl.LightningDataModule):
         rows = self._split_rows(split)
         if not train:
             rows = rows.iloc[select_per_source(rows["source_id"].to_numpy(), self.frames_per_video, None)]
-        transform = build_transforms(self.augment, self.input_size, self.mean, self.std, train=train, seed=self.seed)
+        transform = build_transforms(self.augment, self.input_size, self.mean, self.std, train=train, seed=self.seed,
+                                     crop_margin=self.crop_margin)
         synthesise = self.synthesis == "sbi" and (train or not (rows["label"] == FAKE).any())
         if synthesise:
             fakes = rows.assign(label=FAKE, source_id=rows["source_id"] + len(self.source_paths))

@@ -201,6 +201,15 @@ def test_face_part_cutout_blacks_out_one_part():
     assert (cut.apply(crop, part="left_half")[:, :50] == 0).all() and (crop == 255).all()
 
 
+def test_face_parts_move_with_the_margin_the_crops_were_cut_at():
+    from dfdetect.train.augment import FACE_PARTS, FacePartCutout, face_part_box
+
+    assert face_part_box("eyes", 1.3) == pytest.approx(FACE_PARTS["eyes"])
+    assert face_part_box("eyes", 2.6) == pytest.approx((0.34, 0.40, 0.66, 0.49))  # twice the margin: half the face
+    wide = FacePartCutout(crop_margin=2.6, p=1.0).apply(np.full((100, 100, 3), 255, np.uint8), part="eyes")
+    assert (wide[40:49, 34:66] == 0).all() and (wide == 0).sum() == 9 * 32 * 3
+
+
 def test_unknown_augmentation_preset():
     assert {"none", "dfb", "dfdc"} <= set(AUGMENTATION_PRESETS)
     with pytest.raises(DfdetectError) as err:
