@@ -1,14 +1,18 @@
-"""Scanner benchmark: end-to-end videos/s against a sequential baseline, the model-only ceiling, peak
-memory for 10 vs 1000 inputs, and kill-and-resume trials.
+"""Scanner benchmark: `dfdetect scan` against the DFDC winner's own inference code on the same videos,
+the scan against its model-only ceiling, peak memory for 10 vs 1000 inputs, and kill-and-resume trials.
 
-    .venv/bin/python benchmarks/scan_bench.py [--clips 8] [--clip-frames 64] [--trials 10]
+    .venv/bin/python benchmarks/scan_bench.py --peer-src /work/peers/dfdc_winner --videos runs/devset_4 \
+        [--clips 6] [--input-sizes 224 380] [--scan-args "--workers 1"] [--throughput-only]
 
-The baseline follows the DFDC winner's predictor: read every frame of the video, run the face detector
-on each sampled frame one at a time, and the classifier on each face one at a time. It uses the same
-BlazeFace detector, the same ONNX session and the same sampling as the scanner, so the ratio measures
-the pipeline (parallel decoding, batched detection, fixed-size mixed inference batches), nothing else.
-The model is a timm EfficientNet-B0 at 224 px with random weights (nothing is downloaded; speed does
-not depend on the weights), exported with `dfdetect.export.export_onnx`.
+The videos: `--clips` synthetic 10 s clips (benchmarks/make_clips.py, one moving face, 720p and 1080p
+in turn) plus every video in `--videos`. Both scanners get the same videos, 32 frames each, and the
+same network: a timm `tf_efficientnet_b0` with random weights (nothing is downloaded; speed does not
+depend on the weights), exported with `dfdetect.export.export_onnx` for the scan and built as the
+winner's `DeepFakeClassifier` for the peer (benchmarks/peers/dfdc_winner.py says what was adapted).
+`dfdetect scan` runs as a user runs it, in its own process, with default options (plus `--scan-args`);
+its seconds are the manifest's (model load to last record), the peer's are counted as its
+predict_folder.py counts them (after the model is built). The model-only ceiling is a session opened
+here as the scanner opens it, fed random crops at the scanner's batch size for 8 s.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import os
 import platform
 import random
+import shlex
 import shutil
 import subprocess
 import sys
@@ -26,32 +31,23 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import av
-import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.scan.corpus: the media generators and kill helper the tests use
 
-from dfdetect.contract import ModelContract, Preprocessing  # noqa: E402
-from dfdetect.faces import create_detector, crop_face  # noqa: E402
-from dfdetect.media.io import sample_indices, video_frame_count  # noqa: E402
-from dfdetect.scan.aggregate import aggregate  # noqa: E402
-from dfdetect.scan.pipeline import default_batch_size, scan_paths  # noqa: E402
-from dfdetect.scan.session import OnnxModel  # noqa: E402
+from benchmarks.make_clips import make_clips  # noqa: E402
+from benchmarks.peers.dfdc_winner import how_to_get  # noqa: E402
+from dfdetect.model.contract import ModelContract, Preprocessing  # noqa: E402
+from dfdetect.model.session import OnnxModel  # noqa: E402
+from dfdetect.scan.pipeline import scan_paths  # noqa: E402
 from dfdetect.scan.writers import read_jsonl  # noqa: E402
-from tests.scan.corpus import (  # noqa: E402
-    comparable,
-    copy_london_faces,
-    good_clip,
-    h264_clip,
-    kill_scan,
-    london_face,
-    spawned_children,
-)
+from tests.scan.corpus import comparable, copy_london_faces, good_clip, kill_scan, spawned_children  # noqa: E402
 
 SAMPLED_FRAMES = 32
-HD = (720, 1280)
+BACKBONE = "tf_efficientnet_b0"
+PEER = REPO / "benchmarks" / "peers" / "dfdc_winner.py"
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 RSS_CHILD = """
 import json, sys
 from pathlib import Path
@@ -62,60 +58,19 @@ print(json.dumps({"main_kb": int(status["VmHWM"].split()[0]), "files": summary.s
 """
 
 
-def hd_clip(path: Path, frames: int, face_index: int, size: tuple[int, int] = HD) -> Path:
-    """An H.264 clip with one face (upscaled London face) drifting over a textured background."""
-    rng = np.random.default_rng(face_index)
-    background = cv2.GaussianBlur(rng.integers(40, 200, (*size, 3), dtype=np.uint8), (0, 0), 6)
-    face = cv2.resize(london_face(face_index), (size[0] // 2, size[0] // 2), interpolation=cv2.INTER_CUBIC)
-    side = face.shape[0]
-
-    def frame(i: int) -> np.ndarray:
-        image = background.copy()
-        x = size[1] // 3 + int(60 * np.sin(i / 9))
-        y = size[0] // 5 + int(20 * np.cos(i / 7))
-        image[y : y + side, x : x + side] = face
-        return image
-
-    return h264_clip((frame(i) for i in range(frames)), path, fps=25)
-
-
 def export_b0(folder: Path, input_size: int = 224) -> Path:
     import timm
     import torch
 
     from dfdetect.export import export_onnx, london_parity_crops
 
-    contract = ModelContract(preprocessing=Preprocessing(input_size=input_size), backbone="efficientnet_b0",
+    contract = ModelContract(preprocessing=Preprocessing(input_size=input_size), backbone=BACKBONE,
                              frames_per_video=SAMPLED_FRAMES, aggregation="mean")
     torch.manual_seed(0)
-    network = timm.create_model("efficientnet_b0", pretrained=False, num_classes=1)
+    network = timm.create_model(BACKBONE, pretrained=False, num_classes=1)
     out = folder / f"b0_{input_size}.onnx"
     export_onnx(network, contract, out, sample=london_parity_crops(contract, limit=4))
     return out
-
-
-def baseline_scan(clips: list[Path], model: OnnxModel) -> tuple[float, int, list[float]]:
-    """DFDC-predictor style: every frame decoded, sampled frames detected one by one, faces
-    classified one by one. Returns seconds, faces scored, per-clip probabilities."""
-    detector = create_detector(model.contract.detector)
-    prep = model.contract.preprocessing
-    started = time.perf_counter()
-    faces, logits_per_clip = 0, []
-    for clip in clips:
-        chosen = set(sample_indices(video_frame_count(clip), SAMPLED_FRAMES))
-        frames = []
-        with av.open(str(clip)) as container:
-            for index, frame in enumerate(container.decode(video=0)):
-                if index in chosen:
-                    frames.append(frame.to_ndarray(format="rgb24"))
-        logits = []
-        for image in frames:
-            for face in detector.detect([image])[0]:
-                crop = crop_face(image, face, size=prep.input_size, margin=prep.crop_margin)[0]
-                logits.append(float(model.logits(prep.to_tensor(crop))[0]))
-        faces += len(logits)
-        logits_per_clip.append(aggregate(np.asarray(logits) / model.contract.temperature, model.contract.aggregation))
-    return time.perf_counter() - started, faces, logits_per_clip
 
 
 def model_ceiling(model: OnnxModel, batch_size: int, seconds: float = 8.0) -> float:
@@ -131,12 +86,54 @@ def model_ceiling(model: OnnxModel, batch_size: int, seconds: float = 8.0) -> fl
     return done / (time.perf_counter() - started)
 
 
-def rss_kb(pid: int) -> int:
+def run_measured(command: list[str]) -> tuple[str, int]:
+    """Run a command; its stdout and the peak resident memory of it plus its children, sampled every
+    50 ms (the process's own high-water mark, VmHWM, plus its children's current RSS)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as errors:  # pipes could fill and block
+        child = subprocess.Popen(command, stdout=out, stderr=errors, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
+        peak_kb = 0
+        while child.poll() is None:
+            peak_kb = max(peak_kb, status_kb(child.pid, "VmHWM") + sum(status_kb(p, "VmRSS")
+                                                                        for p in spawned_children(child.pid)))
+            time.sleep(0.05)
+        out.seek(0)
+        errors.seek(0)
+        if child.returncode != 0:
+            raise SystemExit(f"{shlex.join(command)} failed with exit code {child.returncode}:\n"
+                             f"{errors.read()[-3000:]}")
+        return out.read(), peak_kb
+
+
+def scan_cli(videos: list[Path], model_path: Path, out: Path, extra: list[str]) -> dict:
+    """`dfdetect scan` in its own process: videos/s and faces/s from its manifest, its peak RSS."""
+    command = [sys.executable, "-m", "dfdetect", "scan", *map(str, videos), "--model", str(model_path),
+               "--out", str(out), *extra]
+    _, peak_kb = run_measured(command)
+    manifest = json.loads(out.with_name(out.name + ".manifest.json").read_text())
+    seconds = manifest["seconds"]
+    return {"seconds": seconds, "videos_per_second": manifest["counts"]["scanned"] / seconds,
+            "faces_per_second": manifest["counts"]["faces"] / seconds, "peak_rss_kb": peak_kb,
+            "batch_size": manifest["arguments"]["batch_size"], "model_file": Path(manifest["model"]["path"]).name,
+            "counts": manifest["counts"]}
+
+
+def peer_run(peer_src: Path, videos: list[Path], input_size: int) -> dict:
+    out, peak_kb = run_measured([sys.executable, str(PEER), "--peer-src", str(peer_src),
+                                 "--input-size", str(input_size), *map(str, videos)])
+    return {**json.loads(out.strip().splitlines()[-1]), "peak_rss_kb": peak_kb}
+
+
+def load() -> str:
+    return f"{os.getloadavg()[0]:.2f}"
+
+
+def status_kb(pid: int, key: str) -> int:
+    """A kB field (VmRSS, VmHWM) of /proc/<pid>/status; 0 once the process is gone."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return 0
-    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith(key + ":")), 0)
 
 
 def peak_rss(folder: Path, model_path: Path, count: int) -> dict:
@@ -154,7 +151,8 @@ def peak_rss(folder: Path, model_path: Path, count: int) -> dict:
                              env={**os.environ, "TQDM_DISABLE": "1"})
     total_kb = 0
     while child.poll() is None:
-        total_kb = max(total_kb, rss_kb(child.pid) + sum(rss_kb(pid) for pid in spawned_children(child.pid)))
+        total_kb = max(total_kb, status_kb(child.pid, "VmRSS") + sum(status_kb(pid, "VmRSS")
+                                                                      for pid in spawned_children(child.pid)))
         time.sleep(0.05)
     result = json.loads(child.stdout.read().strip().splitlines()[-1])
     return {**result, "total_kb": total_kb}
@@ -190,59 +188,80 @@ def machine() -> str:
     return f"{platform.node()}: {os.cpu_count()} × {cpu}, {platform.system()} {platform.release()}"
 
 
+def bench_videos(folder: Path, clips: int, clips_dir: Path | None, videos_dir: Path | None) -> list[Path]:
+    """The synthetic clips (made once in `clips_dir`, or in the run's folder) and the real videos."""
+    videos = make_clips(clips_dir or folder / "clips", clips, seconds=10.0) if clips else []
+    if videos_dir is not None:
+        videos += sorted(p for p in videos_dir.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    if not videos:
+        raise SystemExit("no videos: pass --clips N and/or --videos DIR")
+    return videos
+
+
+def compare(folder: Path, videos: list[Path], input_size: int, peer_src: Path | None, scan_args: list[str]) -> None:
+    """One input size: the scan, its model-only ceiling, then the peer, each with the load beside it."""
+    model_path = export_b0(folder, input_size)
+    loads = [load()]
+    scan = scan_cli(videos, model_path, folder / f"scan_{input_size}.jsonl", scan_args)
+    loads.append(load())
+    ceiling = model_ceiling(OnnxModel(model_path, device="cpu"), scan["batch_size"])
+    loads.append(load())
+    share = scan["faces_per_second"] / ceiling
+    print(f"@{input_size}: dfdetect scan {shlex.join(scan_args) or '(defaults)'}: {scan['videos_per_second']:.3f} "
+          f"videos/s ({scan['faces_per_second']:.1f} faces/s, {scan['seconds']:.1f} s, "
+          f"{scan['counts']['faces']} faces, {scan['model_file']}), peak RSS {scan['peak_rss_kb'] / 2**20:.2f} GiB; "
+          f"model-only ceiling at batch {scan['batch_size']}: {ceiling:.1f} crops/s; end to end {share:.0%} of it",
+          flush=True)
+    if peer_src is None:
+        print(f"@{input_size}: DFDC winner's code not run (no --peer-src); get it with: {how_to_get()}", flush=True)
+    else:
+        peer = peer_run(peer_src, videos, input_size)
+        loads.append(load())
+        print(f"@{input_size}: DFDC winner's code: {peer['videos_per_second']:.3f} videos/s ({peer['seconds']:.1f} s), "
+              f"peak RSS {peer['peak_rss_kb'] / 2**20:.2f} GiB; dfdetect scan / winner = "
+              f"{scan['videos_per_second'] / peer['videos_per_second']:.2f}x", flush=True)
+    print(f"@{input_size}: 1-min load average before, between and after the parts: {' → '.join(loads)}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clips", type=int, default=8, help="720p clips for the videos/s comparison")
-    parser.add_argument("--clip-frames", type=int, default=64, help="frames per clip (32 are sampled)")
+    parser.add_argument("--peer-src", type=Path, default=None,
+                        help="checkout of selimsef/dfdc_deepfake_challenge (without it the peer is skipped)")
+    parser.add_argument("--clips", type=int, default=6, help="synthetic 10 s clips with one moving face")
+    parser.add_argument("--clips-dir", type=Path, default=None, help="where the clips are made once and reused")
+    parser.add_argument("--videos", type=Path, default=None, help="a folder of real videos to add")
+    parser.add_argument("--input-sizes", type=int, nargs="+", default=(224, 380))
+    parser.add_argument("--scan-args", default="", help="options added to `dfdetect scan`, e.g. '--workers 1'")
     parser.add_argument("--trials", type=int, default=10, help="kill-and-resume trials")
-    parser.add_argument("--input-size", type=int, default=224,
-                        help="model input size (224 as specified; a small one shows the pipeline when the model "
-                             "is not the bottleneck, as on a GPU)")
     parser.add_argument("--rss-counts", type=int, nargs=2, default=(10, 1000))
     parser.add_argument("--throughput-only", action="store_true", help="skip the memory and kill-and-resume parts")
-    parser.add_argument("--keep", action="store_true", help="keep the generated media")
+    parser.add_argument("--keep", action="store_true", help="keep the generated media and results")
     args = parser.parse_args()
+    if args.peer_src is not None and not (args.peer_src / "kernel_utils.py").exists():
+        raise SystemExit(f"--peer-src {args.peer_src} has no kernel_utils.py; get it with: {how_to_get()}")
     folder = Path(tempfile.mkdtemp(prefix="scan_bench_"))
-    load_before = os.getloadavg()
     try:
-        print(f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} on {machine()}", flush=True)
-        model_path = export_b0(folder, args.input_size)
-        clips = [hd_clip(folder / f"clip{i:02d}.mp4", args.clip_frames, face_index=i) for i in range(args.clips)]
-        model = OnnxModel(model_path, device="cpu")
-
-        out = folder / "pipeline.jsonl"
-        summary = scan_paths(clips, model_path, out, device="cpu", frames=SAMPLED_FRAMES, progress=False)
-        pipeline_records = {r["path"]: r for r in read_jsonl(out)}
-        base_seconds, base_faces, base_logits = baseline_scan(clips, model)
-        agree = max(abs(pipeline_records[str(c)]["logit"] - logit) for c, logit in zip(clips, base_logits))
-        ceilings = {batch: model_ceiling(model, batch) for batch in (1, 8, 32)}
-        ceiling = max(ceilings.values())
-        pipeline_vps, base_vps = summary.scanned / summary.seconds, len(clips) / base_seconds
-        print(f"end to end ({args.clips} clips 1280x720 H.264, {args.clip_frames} frames, {SAMPLED_FRAMES} sampled): "
-              f"pipeline {pipeline_vps:.3f} videos/s ({summary.faces / summary.seconds:.1f} faces/s, "
-              f"{summary.seconds:.1f} s), baseline {base_vps:.3f} videos/s ({base_faces / base_seconds:.1f} faces/s, "
-              f"{base_seconds:.1f} s): ratio {pipeline_vps / base_vps:.2f}x; max |Δlogit| pipeline vs baseline "
-              f"{agree:.2e}", flush=True)
-        print("model-only ceiling: " + ", ".join(f"batch {b}: {c:.1f}" for b, c in ceilings.items())
-              + f" crops/s; the pipeline (batch {default_batch_size(False)}) reaches "
-              f"{summary.faces / summary.seconds / ceiling:.0%} of the best end to end", flush=True)
-
+        print(f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} on {machine()}, load {load()}", flush=True)
+        videos = bench_videos(folder, args.clips, args.clips_dir, args.videos)
+        print(f"{len(videos)} videos, {SAMPLED_FRAMES} frames each: {', '.join(v.name for v in videos)}", flush=True)
+        for input_size in args.input_sizes:
+            compare(folder, videos, input_size, args.peer_src, shlex.split(args.scan_args))
         if args.throughput_only:
             return
+        model_path = folder / f"b0_{args.input_sizes[0]}.onnx"
         small, large = (peak_rss(folder, model_path, n) for n in args.rss_counts)
         few, many = args.rss_counts
         print(f"peak RSS of the scanner process: {few} inputs {small['main_kb'] / 1024:.0f} MiB, {many} inputs "
               f"{large['main_kb'] / 1024:.0f} MiB: ratio {large['main_kb'] / small['main_kb']:.2f}x; with its decode "
               f"workers (sampled): {small['total_kb'] / 1024:.0f} MiB vs {large['total_kb'] / 1024:.0f} MiB: "
               f"ratio {large['total_kb'] / max(1, small['total_kb']):.2f}x", flush=True)
-
         equal, killed = kill_resume_trials(folder, model_path, args.trials)
         print(f"kill -9 and resume: {equal}/{args.trials} trials equal to the uninterrupted run "
               f"({killed} killed mid-scan)", flush=True)
     finally:
-        print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} (1 min)")
+        print(f"load average at the end {load()} (1 min)")
         if args.keep:
-            print(f"media kept in {folder}")
+            print(f"media and results kept in {folder}")
         else:
             shutil.rmtree(folder, ignore_errors=True)
 

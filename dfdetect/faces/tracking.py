@@ -7,6 +7,9 @@ import numpy as np
 
 from dfdetect.faces.base import Face, box_iou
 
+MAX_SHIFT_SIDES = 2.0  # how far (in face widths) a face may move between two detected frames and be followed
+MAX_SIZE_RATIO = 1.5  # how much its width may change
+
 
 class IouTracker:
     def __init__(self, iou_threshold: float = 0.3):
@@ -34,3 +37,52 @@ class IouTracker:
             self._last_boxes[best] = face.box
             ids.append(best)
         return ids
+
+
+def _between(a: Face, b: Face, fraction: float) -> Face:
+    """The face `fraction` of the way from `a` to `b` on a straight line (box, score, landmarks)."""
+    box = tuple(float(x + fraction * (y - x)) for x, y in zip(a.box, b.box))
+    landmarks = None
+    if a.landmarks is not None and b.landmarks is not None and np.shape(a.landmarks) == np.shape(b.landmarks):
+        landmarks = np.asarray(a.landmarks) + fraction * (np.asarray(b.landmarks) - np.asarray(a.landmarks))
+    return Face(box=box, score=float(a.score + fraction * (b.score - a.score)), landmarks=landmarks)
+
+
+def _pairs(before: list[Face], after: list[Face]) -> list[tuple[int, int]]:
+    """(i, j) pairs of the same face in two detected frames: the IouTracker's matches (any overlap),
+    then, among the faces left, nearest centres first, for faces of similar size that moved at most
+    MAX_SHIFT_SIDES of their width (sampled frames can be a second apart: a face may have moved
+    further than its own width, but it does not jump across the frame)."""
+    tracker = IouTracker(iou_threshold=0.0)
+    before_ids, after_ids = tracker.assign(before), tracker.assign(after)
+    pairs = [(i, after_ids.index(track)) for i, track in enumerate(before_ids) if track in after_ids]
+    left_before = [i for i in range(len(before)) if i not in {p[0] for p in pairs}]
+    left_after = [j for j in range(len(after)) if j not in {p[1] for p in pairs}]
+    candidates = []
+    for i in left_before:
+        for j in left_after:
+            a, b = np.asarray(before[i].box), np.asarray(after[j].box)
+            side_a, side_b = max(a[2] - a[0], 1e-6), max(b[2] - b[0], 1e-6)
+            shift = np.hypot(*((a[:2] + a[2:]) / 2 - (b[:2] + b[2:]) / 2))
+            if max(side_a, side_b) / min(side_a, side_b) <= MAX_SIZE_RATIO and shift <= MAX_SHIFT_SIDES * side_a:
+                candidates.append((shift, i, j))
+    for _, i, j in sorted(candidates):
+        if i in left_before and j in left_after:
+            pairs.append((i, j))
+            left_before.remove(i)
+            left_after.remove(j)
+    return pairs
+
+
+def faces_between(before: list[Face], after: list[Face], fraction: float) -> list[Face]:
+    """Faces for a frame that was not run through the detector, `fraction` (0..1) of the way from the
+    detected frame before it to the detected frame after it. A face found in both (`_pairs`) moves on
+    the straight line between its two boxes; a face seen in only one of the two is held where it was
+    seen, in that frame's half of the gap. Largest first."""
+    pairs = _pairs(before, after)
+    faces = [_between(before[i], after[j], fraction) for i, j in pairs]
+    if fraction < 0.5:
+        faces += [face for i, face in enumerate(before) if i not in {p[0] for p in pairs}]
+    else:
+        faces += [face for j, face in enumerate(after) if j not in {p[1] for p in pairs}]
+    return sorted(faces, key=lambda face: face.area, reverse=True)
