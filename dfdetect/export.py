@@ -38,9 +38,8 @@ from dfdetect.model.contract import LogitScaling, ModelContract
 from dfdetect.model.onnx import embed_contract
 from dfdetect.model.quantize import Int8Report, quantize_int8
 from dfdetect.model.scoring import fit_crop
-from dfdetect.records import file_sha256, read_crops
+from dfdetect.records import RUN_MANIFEST_NAME, file_sha256, read_crops
 from dfdetect.sample_data import london_images
-from dfdetect.train.run_manifest import RUN_MANIFEST_NAME
 
 FP32_TOLERANCE = 1e-4  # on probabilities, and on raw logits relative to their scale (max(1, max |z|))
 # fp16 carries ~3 significant digits, and the error grows through ~80 layers: measured 0.009 (64 px,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from dfdetect.errors import DfdetectError
 REAL, FAKE = 0, 1
 LABELS = {"real": REAL, "fake": FAKE}
 SPLITS = ("train", "val", "test")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".pgm")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".pgm", ".avif")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv")
 
 
@@ -63,6 +64,8 @@ class CropRow:
 
 
 INDEX_COLUMNS = [f.name for f in dataclasses.fields(IndexRow)]
+EXTRACT_SUMMARY_NAME = "extract_summary.json"  # beside crops.parquet: what extract did, and the index it read
+RUN_MANIFEST_NAME = "run_manifest.json"  # beside a fit's checkpoints: what the model was made from
 CROP_COLUMNS = [f.name for f in dataclasses.fields(CropRow)]
 
 
@@ -135,9 +138,12 @@ class ScanRecord:
     faces_scored: int = 0
     probability: float | None = None
     logit: float | None = None
-    decision: bool | None = None  # True = flagged as fake
-    threshold_name: str = ""
+    decision: bool | None = None  # True = flagged as fake (probability >= the flag threshold)
+    threshold_name: str = ""  # the flag threshold
     threshold: float | None = None
+    clear_threshold_name: str = ""  # below it a file is cleared as real; equal to the flag threshold = two-way
+    clear_threshold: float | None = None
+    triage: str = ""  # "fake" | "review" | "real" (contract.DecisionRule); "" without a score
     # {frame_index, box, probability[, heatmap: PNG of the crop and its occlusion map, with scan --explain]},
     # highest first
     top_faces: list[dict] = field(default_factory=list)
@@ -145,7 +151,8 @@ class ScanRecord:
     timings: dict[str, float] = field(default_factory=dict)  # decode / detect / infer seconds
     model_sha256: str = ""
     toolkit_version: str = ""
-    sha256: str = ""  # of the file's bytes, only with `scan --hash` (then the key `--resume` uses)
+    sha256: str = ""  # of the file's bytes, only with `scan --hash` (with path, the key `--resume` uses)
+    path_bytes: str = ""  # hex of the path's bytes when they are not UTF-8 (then `path` shows them as \xNN)
     # evidence the file carries, beside the score and never merged into it (dfdetect.media.provenance):
     # {"c2pa": {"status": absent|unsupported|valid|invalid, signer, claim_generator, ai_generated, …},
     #  "watermark": {"status": found|absent|not_checked, "mark", …}}; None for error records or --no-provenance
@@ -153,3 +160,27 @@ class ScanRecord:
 
 
 SCAN_COLUMNS = [f.name for f in dataclasses.fields(ScanRecord)]
+
+
+def utf8_text(text: str) -> str:
+    """Text that encodes as UTF-8 whatever file name it came from. Python keeps the bytes of a
+    non-UTF-8 file name as surrogate escapes, which no UTF-8 writer (JSON, CSV, Arrow) accepts; they
+    are written as `\\xNN` instead, so one such name cannot stop a scan."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def path_bytes_hex(path: str) -> str:
+    """The path's bytes in hex when they are not UTF-8 (its text form then loses them), else ""."""
+    raw = os.fsencode(path)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.hex()
+    return ""
+
+
+def record_path(record: dict) -> str:
+    """The path a scan record names, as the operating system spells it (the inverse of writing
+    `path` with utf8_text and `path_bytes`): what `--resume` compares with the files it finds."""
+    raw = record.get("path_bytes")
+    return os.fsdecode(bytes.fromhex(raw)) if raw else record["path"]

@@ -23,6 +23,8 @@ DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_SEEK_GAP = 60
 
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"P5", b"P6", b"P2", b"P3")
+# `ftyp` major brands of still images (AVIF, HEIF/HEIC and their sequences, which PIL reads frame 0 of)
+_IMAGE_BRANDS = (b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1")
 _VIDEO_MAGIC = (b"\x1a\x45\xdf\xa3", b"\x00\x00\x01\xba", b"FLV", b"\x30\x26\xb2\x75")
 
 
@@ -45,6 +47,8 @@ def sniff_media_type(path: str | Path) -> str | None:
         return "image"
     if head[:4] == b"RIFF":
         return "image" if head[8:12] == b"WEBP" else "video" if head[8:11] == b"AVI" else None
+    if head[4:8] == b"ftyp" and head[8:12] in _IMAGE_BRANDS:
+        return "image"  # AVIF / HEIF share the ISO media file box layout with mp4
     if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide") or head.startswith(_VIDEO_MAGIC):
         return "video"
     if len(head) == 0:
@@ -122,6 +126,8 @@ class VideoLayout:
     count: int  # frames present
     pts: list[int] | None  # their presentation timestamps in display order; None when the stream has none
     keyframes: list[int]  # display ranks of the frames a decoder can start from
+    width: int = 0  # coded picture size from the stream header (0 when the header lacks it)
+    height: int = 0
 
 
 def read_video_layout(path: Path) -> VideoLayout:
@@ -131,6 +137,7 @@ def read_video_layout(path: Path) -> VideoLayout:
     keyframe_stamps: list[int | None] = []
     try:
         stream = container.streams.video[0]
+        size = {"width": stream.codec_context.width or 0, "height": stream.codec_context.height or 0}
         try:
             for packet in container.demux(stream):
                 if packet.size == 0:
@@ -143,10 +150,10 @@ def read_video_layout(path: Path) -> VideoLayout:
     finally:
         container.close()
     if not stamps or any(s is None for s in stamps):
-        return VideoLayout(count=len(stamps), pts=None, keyframes=[])
+        return VideoLayout(count=len(stamps), pts=None, keyframes=[], **size)
     ordered = sorted(stamps)
     keyframes = sorted({bisect.bisect_left(ordered, s) for s in keyframe_stamps})
-    return VideoLayout(count=len(ordered), pts=ordered, keyframes=keyframes)
+    return VideoLayout(count=len(ordered), pts=ordered, keyframes=keyframes, **size)
 
 
 def video_frame_count(path: str | Path) -> int:
@@ -203,7 +210,7 @@ def _decode_skipping(container: av.container.InputContainer, stream: av.video.st
 
 
 def iter_video_frames(path: str | Path, num_frames: int | None = 32, every: int | None = None,
-                      seek_gap: int = DEFAULT_SEEK_GAP) -> Iterator[Frame]:
+                      seek_gap: int = DEFAULT_SEEK_GAP, max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[Frame]:
     """Stream the chosen frames of a video: `num_frames` uniformly spread, or every `every`-th.
 
     The frames present are counted from the packets first, so the choice spreads over the whole
@@ -213,10 +220,15 @@ def iter_video_frames(path: str | Path, num_frames: int | None = 32, every: int 
     chosen; where the next chosen frame is far ahead, the decoder seeks to the keyframe before it
     instead (`seek_gap` frames; 0 never seeks). A frame's index is
     its rank in display order, taken from its timestamp, so seeking and decoding straight through
-    name the same frame alike. Memory stays flat however long the video is.
+    name the same frame alike. Memory stays flat however long the video is; a frame larger than
+    `max_pixels` is refused from the stream header, before any picture is decoded (an 8192² frame
+    is 200 MB as RGB, several times that inside the decoder).
     """
     path = Path(path)
     layout = read_video_layout(path)
+    if layout.width * layout.height > max_pixels:
+        raise DfdetectError("too_large", f"{layout.width}x{layout.height} video frames exceed the limit of "
+                            f"{max_pixels} pixels", path, "raise --max-pixels if the file is trusted")
     if layout.count == 0:
         raise DfdetectError("unreadable_media", "the video has no frames", path, "the file is corrupt or truncated")
     targets = list(range(0, layout.count, every)) if every else sample_indices(layout.count, num_frames or 32)
@@ -265,4 +277,4 @@ def iter_media_frames(path: str | Path, media_type: str, num_frames: int | None 
     if media_type == "image":
         yield Frame(index=0, image=read_image(path, max_pixels=max_pixels))
     else:
-        yield from iter_video_frames(path, num_frames=num_frames, every=every)
+        yield from iter_video_frames(path, num_frames=num_frames, every=every, max_pixels=max_pixels)

@@ -69,10 +69,15 @@ def _expand_one(given: str | Path) -> Iterator[Path]:
 
 
 def expand_inputs(paths: Iterable[str | Path], exclude: Iterable[str | Path] = ()) -> list[Path]:
-    """Absolute file paths to scan, without duplicates, in the order given (directories sorted).
-    Files named directly with a .txt or .csv suffix are read as manifests, not scanned."""
-    excluded = {Path(p).absolute() for p in exclude}
-    found: dict[Path, None] = {}
+    """Absolute file paths to scan, in the order given (directories sorted), each file once: `a/../b`
+    is written as `b`, and two names of one file (a symlink and its target, a folder named twice) are
+    one input, recorded under the name met first. Files named directly with a .txt or .csv suffix are
+    read as manifests, not scanned."""
+    excluded = {os.path.realpath(p) for p in exclude}
+    found: dict[str, Path] = {}
     for given in paths:
-        found.update((p, None) for p in _expand_one(given) if p not in excluded)
-    return list(found)
+        for path in _expand_one(given):
+            real = os.path.realpath(path)  # a symlink loop resolves to a name, not an error
+            if real not in excluded and real not in found:
+                found[real] = Path(os.path.normpath(path))
+    return list(found.values())

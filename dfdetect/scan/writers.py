@@ -15,6 +15,7 @@ shard and every run has the same flat column types.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
@@ -25,13 +26,15 @@ from types import TracebackType
 import pandas as pd
 
 from dfdetect.errors import DfdetectError
-from dfdetect.records import SCAN_COLUMNS
+from dfdetect.records import SCAN_COLUMNS, record_path
 
 RESUME_KEY = ("path", "size", "mtime")
-HASH_RESUME_KEY = ("sha256",)
+# With --hash a file is (path, content): two files with the same bytes are two inputs, and an input
+# that could not be hashed (a FIFO, a dangling link) is still recorded once, under its path.
+HASH_RESUME_KEY = ("path", "sha256")
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 NESTED_COLUMNS = ("top_faces", "frame_scores", "timings", "provenance")
-NULLABLE_COLUMNS = ("probability", "logit", "decision", "threshold", "frame_scores")
+NULLABLE_COLUMNS = ("probability", "logit", "decision", "threshold", "clear_threshold", "frame_scores")
 
 
 def _cut_torn_tail(path: Path) -> None:
@@ -93,6 +96,44 @@ class JsonlWriter:
         self.close()
 
 
+class OutputLock:
+    """An exclusive lock on one scan output for the whole scan, so two scans never append to one
+    journal: a second is refused at once, in one line naming the holder (pid, host, start, command).
+
+    `fcntl.flock` on `<out>.lock` rather than the filelock package: filelock truncates the lock file
+    on every attempt, so the file could not say who holds it. The kernel drops the lock when its
+    holder exits, kill -9 included, so a crashed scan never leaves a stale lock; the file stays
+    (deleting it would let a third scan lock a new file while a second holds the old one).
+    """
+
+    def __init__(self, path: str | Path, holder: str):
+        self.path = Path(path)
+        self.holder = holder
+        self._fd = -1
+
+    def __enter__(self) -> OutputLock:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise DfdetectError("bad_config", f"cannot write beside the output ({exc.strerror})", self.path,
+                                "choose an --out in a folder you can write") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.read(fd, 4096).decode("utf-8", "replace").strip() or "a process that is still starting"
+            os.close(fd)
+            raise DfdetectError("bad_config", f"another scan is writing this output ({other})",
+                                self.path.with_suffix(""), "wait for it to finish, or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, self.holder.encode("utf-8", "surrogateescape") + b"\n")
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        os.close(self._fd)  # closing the descriptor releases the lock
+        self._fd = -1
+
+
 def read_jsonl(path: str | Path) -> Iterator[dict]:
     """Records of a .jsonl file; a torn last line (no newline: its writer died) is skipped, a bad
     line elsewhere is an error because something other than a crash damaged the file."""
@@ -113,10 +154,11 @@ def read_jsonl(path: str | Path) -> Iterator[dict]:
 
 
 def recorded_keys(path: str | Path, fields: tuple[str, ...] = RESUME_KEY) -> set[tuple]:
-    """The `fields` tuples already in a results file (empty when it does not exist), for resuming."""
+    """The `fields` tuples already in a results file (empty when it does not exist), for resuming;
+    `path` as the operating system spells it (record_path), so a non-UTF-8 name matches its file."""
     if not Path(path).exists():
         return set()
-    return {tuple(record.get(f) for f in fields) for record in read_jsonl(path)}
+    return {tuple(record_path(record) if f == "path" else record.get(f) for f in fields) for record in read_jsonl(path)}
 
 
 def output_format(out: str | Path) -> str:

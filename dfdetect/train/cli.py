@@ -9,6 +9,7 @@ the checkpoints) and ties the data pipeline's input size, normalisation and crop
 
 from __future__ import annotations
 
+import logging
 import pickle
 import warnings
 from pathlib import Path
@@ -23,9 +24,10 @@ from pytorch_lightning.plugins import TorchCheckpointIO
 
 from dfdetect.model.checkpoint import VAL_METRICS_KEY, load_plain, read_checkpoint, unsafe_checkpoint
 from dfdetect.model.resources import recipe_path
+from dfdetect.records import RUN_MANIFEST_NAME
 from dfdetect.train.data import DeepfakeDataModule
 from dfdetect.train.module import DetectorModule
-from dfdetect.train.run_manifest import RUN_MANIFEST_NAME, RunManifest
+from dfdetect.train.run_manifest import RunManifest
 
 DEFAULT_ROOT_DIR = "runs/fit"
 DEFAULT_MONITOR = "val/video_auc"
@@ -60,6 +62,19 @@ class SaveRunConfig(SaveConfigCallback):
             Path(checkpoint.dirpath).mkdir(parents=True, exist_ok=True)
             self.parser.save(self.config, str(Path(checkpoint.dirpath) / CONFIG_NAME), skip_none=False, overwrite=True,
                              multifile=False)
+
+
+class LightningChatter(logging.Filter):
+    """Drops Lightning's tips (install litlogger / litmodels) and its note that `weights_only` defaults
+    to False, which PlainCheckpointIO makes untrue: fit prints what the run did, not advertising."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("💡 Tip") or "`weights_only` was not set" in message)
+
+
+LIGHTNING_CHATTER = LightningChatter()
+CHATTY_LOGGERS = ("pytorch_lightning.utilities.rank_zero", "pytorch_lightning.trainer.connectors.checkpoint_connector")
 
 
 class PlainCheckpointIO(TorchCheckpointIO):
@@ -174,6 +189,8 @@ def build_cli(argv: list[str], run: bool = True) -> DetectorCLI:
     line, handed over by `dfdetect`'s own parser, so that warning would only confuse users.
     """
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).addFilter(LIGHTNING_CHATTER)
     return DetectorCLI(
         DetectorModule,
         DeepfakeDataModule,

@@ -186,3 +186,23 @@ def kill_scan(command: list[str], out: Path, kill_after: int, rng: random.Random
             raise AssertionError("a decode worker outlived the killed scanner")
         time.sleep(0.05)
     return child.returncode == -signal.SIGKILL
+
+
+def non_utf8_name(folder: Path, stem: bytes, suffix: str) -> Path:
+    """The Path of a file whose name holds bytes that are not UTF-8 (Python keeps them as surrogate
+    escapes): `stem` raw, e.g. b"bad_utf8_\\xff\\xfe"."""
+    return folder / os.fsdecode(stem + suffix.encode())
+
+
+def uniform_video(path: Path, width: int, height: int) -> Path:
+    """One grey frame of width×height, H.264 at the fastest preset: a frame too large to decode
+    (8192×6144 is 50 MP) written in well under a second because it is flat."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=1)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast"}
+        frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), 128, np.uint8), format="rgb24")
+        frame.pts = 0
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
