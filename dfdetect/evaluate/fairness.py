@@ -4,15 +4,15 @@ Each evaluated unit (a source file: a video or an image, scored as the scanner s
 one person, the crops' `group`; a table of attributes per person (gender, ethnicity, age…) puts each
 person in a group. Per group we report AUC, and FPR (reals flagged) and FNR (fakes missed) at the
 model's default threshold — the two errors that cost the people in the picture — with the counts and
-the largest ratio between any two groups. Fairlearn's `MetricFrame` computes the per-group values and
-the disparity (`group_max` / `group_min`).
+the largest ratio between any two groups large enough to judge (a group of two people is shown, with a
+warning, but not compared). Fairlearn's `MetricFrame` computes the per-group values.
 
 The 95 % intervals resample people, not units: the images of one person rise and fall together, and a
 test set of a few dozen people is far less certain than its few hundred images suggest. A resample
 redraws people from the whole set, so group sizes vary as they would in another draw of the
-population, and the ratio between groups gets its own interval. MetricFrame costs about 60 ms a call,
-too much for a thousand resamples per report, so the resamples apply the same metric functions to each
-group's weights directly.
+population, and the ratio between two groups gets its own interval. MetricFrame costs about 60 ms a
+call, too much for a thousand resamples per report, so the resamples apply the same metric functions to
+each group's weights directly.
 """
 
 from __future__ import annotations
@@ -145,17 +145,10 @@ def group_report(units: pd.DataFrame, by: Sequence[str], threshold: float, resam
     masks = {name: names == name for name in group_names}
 
     draws: dict[str, dict[str, list[float]]] = {name: {m: [] for m in METRICS} for name in group_names}
-    ratio_draws: dict[str, list[float]] = {m: [] for m in METRICS}
     for weights in group_resample_weights(people, resamples, seed):
-        values = {name: {m: fn(labels[mask], probabilities[mask], weights[mask]) for m, fn in metrics.items()}
-                  for name, mask in masks.items()}
-        for name in group_names:
-            for metric in METRICS:
-                draws[name][metric].append(values[name][metric])
-        for metric in METRICS:
-            ratio = largest_ratio([values[name][metric] for name in group_names])
-            if ratio is not None:
-                ratio_draws[metric].append(ratio)
+        for name, mask in masks.items():
+            for metric, fn in metrics.items():
+                draws[name][metric].append(fn(labels[mask], probabilities[mask], weights[mask]))
 
     groups = []
     for name in group_names:
@@ -168,22 +161,34 @@ def group_report(units: pd.DataFrame, by: Sequence[str], threshold: float, resam
             row[metric] = _finite_or_none(by_group.loc[name, metric])
             row[f"{metric}_ci95"] = _interval(draws[name][metric])
         groups.append(row)
-
-    disparity = {}
-    for metric in METRICS:
-        defined = {row["group"]: row[metric] for row in groups if row[metric] is not None}
-        ratio = largest_ratio(list(defined.values()))
-        disparity[metric] = {
-            "ratio": ratio, "ratio_ci95": _interval(ratio_draws[metric]),
-            "difference": _finite_or_none(frame.difference(method="between_groups")[metric]),
-            "highest": max(defined, key=defined.get) if defined else None,
-            "lowest": min(defined, key=defined.get) if defined else None,
-        }
+    disparity = {metric: disparity_between(groups, draws, metric) for metric in METRICS}
     small = [row["group"] for row in groups if row["too_small"]]
     warnings = ([f"too small to judge (fewer than {MIN_GROUP_PEOPLE} people or {MIN_GROUP_UNITS} real or fake "
                  f"units): {', '.join(small)}"] if small else [])
     return {"by": list(by), "threshold": threshold, "people": len(set(people)), "units": len(units),
             "resamples": resamples, "groups": groups, "largest_ratio": disparity, "warnings": warnings}
+
+
+def disparity_between(groups: list[dict], draws: dict[str, dict[str, list[float]]], metric: str) -> dict:
+    """The largest ratio of `metric` between groups large enough to judge (highest over lowest), its
+    difference, and a 95 % interval for the ratio of those same two groups over the people resamples.
+    Fixing the pair keeps the interval able to fall below 1 — "no difference" stays visible — where the
+    largest ratio of each resample would always be at least 1. A resample in which the lower group's
+    rate is 0 gives an infinite ratio; an interval reaching it has no upper bound (None)."""
+    judged = {row["group"]: row[metric] for row in groups if not row["too_small"] and row[metric] is not None}
+    if len(judged) < 2:
+        return {"ratio": None, "ratio_ci95": None, "difference": None, "highest": None, "lowest": None,
+                "compared": sorted(judged)}
+    highest, lowest = max(judged, key=judged.get), min(judged, key=judged.get)
+    high, low = np.asarray(draws[highest][metric]), np.asarray(draws[lowest][metric])
+    defined = np.isfinite(high) & np.isfinite(low) & ((high > 0) | (low > 0))
+    with np.errstate(divide="ignore"):
+        ratios = high[defined] / low[defined]
+    bounds = np.quantile(ratios, [0.025, 0.975], method="inverted_cdf") if len(ratios) else None
+    return {"ratio": largest_ratio(list(judged.values())),
+            "ratio_ci95": None if bounds is None else [_finite_or_none(b) for b in bounds],
+            "difference": judged[highest] - judged[lowest], "highest": highest, "lowest": lowest,
+            "compared": sorted(judged)}
 
 
 def largest_ratio(values: Sequence[float]) -> float | None:

@@ -110,15 +110,20 @@ def fairness_rows(report: dict) -> list[list[object]]:
 
 
 def disparity_text(report: dict) -> str:
-    """'FPR: 2.10× (female / male; 95 % CI 0.8–6.1), …' — the largest ratio between groups per metric."""
+    """'FNR: 6.25× (male / female; 95 % CI 1.25–∞), …' — the largest ratio between the groups large
+    enough to judge, per metric."""
     parts = []
     for metric, disparity in report["largest_ratio"].items():
-        if disparity["ratio"] is None:
-            parts.append(f"{metric.upper()}: no ratio (a group at 0 or fewer than two groups; difference "
+        if disparity["highest"] is None:
+            parts.append(f"{metric.upper()}: fewer than two groups large enough to judge")
+        elif disparity["ratio"] is None:
+            parts.append(f"{metric.upper()}: no ratio, {disparity['lowest']} is at 0 (difference "
                          f"{fmt(disparity['difference'])})")
         else:
-            parts.append(f"{metric.upper()}: {disparity['ratio']:.2f}× ({disparity['highest']} / {disparity['lowest']}"
-                         f"; 95 % CI {interval(disparity['ratio_ci95'])})")
+            low, high = disparity["ratio_ci95"] or (None, None)
+            bounds = f"{fmt(low, 2)}–{'∞' if high is None else fmt(high, 2)}"
+            parts.append(f"{metric.upper()}: {disparity['ratio']:.2f}× ({disparity['highest']} / "
+                         f"{disparity['lowest']}; 95 % CI {bounds})")
     return "; ".join(parts)
 
 

@@ -90,3 +90,55 @@ def test_band_names_and_bad_bins():
     with pytest.raises(DfdetectError, match="cannot read bins"):
         parse_bins(["face_age=thirty"])
     assert np.isclose(parse_bins(["a=40,30"])["a"], [30.0, 40.0]).all()
+
+
+def test_ratio_interval_keeps_the_pair_and_can_fall_below_one():
+    # two groups of 20 people with the same error pattern: the ratio's interval must straddle 1
+    people, sex = {}, {}
+    for i in range(40):
+        person = f"x{i}"
+        people[person] = [(0, 0.7 if i % 5 == 0 else 0.2), (1, 0.9)]
+        sex[person] = "a" if i < 20 else "b"
+    people["x1"][0] = (0, 0.7)  # group a: 5 of 20 reals flagged, group b: 4 of 20
+    report = group_report(units_of(people, sex), ["sex"], threshold=0.5, resamples=300)
+    fpr = report["largest_ratio"]["fpr"]
+    assert (fpr["highest"], fpr["lowest"]) == ("a", "b") and fpr["ratio"] == pytest.approx(5 / 4)
+    low, high = fpr["ratio_ci95"]
+    assert low < 1.0 < fpr["ratio"] < high
+
+
+def test_small_groups_are_left_out_of_the_ratio():
+    people = {f"p{i}": [(0, 0.6 if i < 3 else 0.1), (1, 0.8)] for i in range(12)}
+    people.update({f"q{i}": [(0, 0.9), (1, 0.7)] for i in range(2)})
+    sex = {p: ("a" if p.startswith("p") else "b") for p in people}
+    fpr = group_report(units_of(people, sex), ["sex"], threshold=0.5, resamples=50)["largest_ratio"]["fpr"]
+    assert fpr["highest"] is None and fpr["compared"] == ["a"]
+
+
+def test_evaluate_reports_groups_from_the_scores_it_wrote(tmp_path, crop_sets, redness_model):
+    """End to end on the redness detector (conftest): the per-gender counts come from the London
+    attributes of the test people, and each group's FPR / FNR is recomputed from scores.parquet."""
+    from scipy.special import expit
+
+    from dfdetect.evaluate.evaluation import evaluate
+    from dfdetect.evaluate.fairness import GroupsRequest
+    from dfdetect.sample_data import LONDON_DIR
+
+    attributes_csv = LONDON_DIR / "attributes.csv"
+    out = tmp_path / "eval"
+    metrics = evaluate(redness_model, [crop_sets["tint"]], out,
+                       groups=GroupsRequest(attributes_csv, ("face_gender",)))
+    report = metrics["fairness"]["sets"]["tint"][0]
+    scores = pd.read_parquet(out / "scores.parquet")
+    units = scores.groupby("source_path").agg(label=("label", "first"), group=("group", "first"),
+                                              logit=("logit", "mean"))
+    units["flagged"] = expit(units["logit"]) >= 0.5  # mean rule, T = 1, threshold 0.5 (the redness contract)
+    units["gender"] = units["group"].map(read_attributes(attributes_csv)["face_gender"])
+    for row in report["groups"]:
+        mine = units[units["gender"] == row["group"]]
+        assert row["people"] == mine["group"].nunique()
+        assert (row["n_real"], row["n_fake"]) == (int((mine["label"] == 0).sum()), int((mine["label"] == 1).sum()))
+        assert row["fpr"] == pytest.approx(mine.loc[mine["label"] == 0, "flagged"].mean())
+        assert row["fnr"] == pytest.approx(1 - mine.loc[mine["label"] == 1, "flagged"].mean())
+    html = (out / "report.html").read_text()
+    assert "<h2>Fairness</h2>" in html and "Fairness: tint by face_gender" in html
