@@ -23,6 +23,7 @@ from dfdetect.evaluate import cli as evaluate_cli
 from dfdetect.evaluate.evaluation import DEFAULT_AGGREGATIONS, evaluate
 from dfdetect.evaluate.robustness import SWEEPS
 from dfdetect.metrics import auc_interval
+from dfdetect.model.calibration import read_calibration
 from dfdetect.model.scoring import load_crop_sets
 from dfdetect.records import read_crops
 
