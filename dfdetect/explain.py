@@ -21,24 +21,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+from captum.attr import LayerAttribution, LayerGradCam
+from torch import nn
 
 from dfdetect.errors import DfdetectError
+from dfdetect.faces import create_detector, crop_face
+from dfdetect.media.io import read_image
+from dfdetect.model.checkpoint import load_checkpoint
 from dfdetect.model.contract import ModelContract, Preprocessing
 from dfdetect.model.heatmaps import occlusion_map, peak, write_heatmap_png
+from dfdetect.model.resources import default_model
+from dfdetect.model.session import OnnxModel
 
 METHODS = ("auto", "gradcam", "occlusion")
 
 
-def is_vision_transformer(network) -> bool:
+def is_vision_transformer(network: nn.Module) -> bool:
     """timm's ViT family: patch tokens after `num_prefix_tokens` class/register tokens."""
     return all(hasattr(network, name) for name in ("patch_embed", "blocks", "num_prefix_tokens"))
 
 
-def last_spatial_module(network, example) -> object:
+def last_spatial_module(network: nn.Module, example: torch.Tensor) -> nn.Module:
     """The last module, in the order a forward pass finishes them, whose output is a map (N, C, h, w)
     with h, w > 1: for a CNN the end of its last convolutional stage, before global pooling."""
-    import torch
-
     finished: list = []
 
     def record(module, _inputs, output) -> None:
@@ -58,13 +64,10 @@ def last_spatial_module(network, example) -> object:
     return finished[-1]
 
 
-def token_grid_layer(network):
+def token_grid_layer(network: nn.Module) -> tuple[nn.Module, torch.utils.hooks.RemovableHandle]:
     """For a ViT: an identity module that the last block's patch tokens pass through as a (N, C, h, w)
     grid, installed by a forward hook, so Grad-CAM weighs token positions as it weighs a conv map's
     pixels. Returns (layer, hook handle); remove the handle when done."""
-    import torch
-    from torch import nn
-
     grid_layer = nn.Identity()
     prefix = int(network.num_prefix_tokens)
 
@@ -78,11 +81,8 @@ def token_grid_layer(network):
     return grid_layer, network.blocks[-1].register_forward_hook(through_grid)
 
 
-def grad_cam_map(network, crop: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
+def grad_cam_map(network: nn.Module, crop: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
     """(H, W) Grad-CAM of the fake logit (ReLU of the gradient-weighted feature map), upsampled to the crop."""
-    import torch
-    from captum.attr import LayerAttribution, LayerGradCam
-
     batch = torch.from_numpy(preprocessing.to_tensor(crop[None]))
     handle = None
     if is_vision_transformer(network):
@@ -106,7 +106,7 @@ class Explainer:
     contract: ModelContract
     method: str
     logits: Callable[[np.ndarray], np.ndarray]
-    network: object = None  # the torch network, for Grad-CAM
+    network: nn.Module | None = None  # the torch network, for Grad-CAM
 
     def heatmap(self, crop: np.ndarray) -> np.ndarray:
         if self.method == "gradcam":
@@ -127,15 +127,8 @@ def load_explainer(model_path: str | Path, method: str = "auto") -> Explainer:
         if method == "gradcam":
             raise DfdetectError("bad_config", "Grad-CAM needs the network's gradients, which an ONNX file does not "
                                 "give", model_path, "pass the .ckpt from `dfdetect fit`, or use --method occlusion")
-        from dfdetect.model.session import OnnxModel
-
         onnx_model = OnnxModel(model_path, device="cpu")
         return Explainer(onnx_model.contract, "occlusion", onnx_model.logits)
-
-    import torch
-
-    from dfdetect.model.checkpoint import load_checkpoint
-
     network, contract = load_checkpoint(model_path)
 
     def checkpoint_logits(batch: np.ndarray) -> np.ndarray:
@@ -149,9 +142,6 @@ def explain_images(paths: Sequence[str | Path], model_path: str | Path, out: str
                    detector: str | None = None) -> list[dict]:
     """Detect every face of each image, cut it as the model's contract says, score it and write its
     heatmap PNG into `out`; returns (and writes to `out/explain.json`) one entry per face."""
-    from dfdetect.faces import create_detector, crop_face
-    from dfdetect.media.io import read_image
-
     explainer = load_explainer(model_path, method)
     prep = explainer.contract.preprocessing
     face_detector = create_detector(detector or explainer.contract.detector)
@@ -187,8 +177,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from dfdetect.model.resources import default_model
-
     entries = explain_images(args.images, args.model or default_model(), args.out, args.method, args.detector)
     for entry in entries:
         if entry["status"] != "ok":

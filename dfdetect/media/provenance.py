@@ -19,10 +19,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import c2pa
 import cv2
 import numpy as np
 import pywt
 from scipy.stats import binom
+
+from dfdetect.media.io import read_image
 
 # IPTC digital source types that declare generation by a model (https://cv.iptc.org/newscodes/digitalsourcetype/)
 AI_SOURCE_TYPES = frozenset({"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "algorithmicMedia"})
@@ -106,8 +109,6 @@ def read_c2pa(path: str | Path) -> dict:
     does not cover), `invalid` (a manifest that is broken, or whose signature or hashes do not verify:
     the file was changed after signing, or the manifest was forged) or `valid`; `trusted` says whether
     the signer chains to a trust list the reader knows (a self-made certificate is valid but untrusted)."""
-    import c2pa
-
     try:
         reader = c2pa.Reader(str(path))
     except c2pa.C2paError.ManifestNotFound:
@@ -156,8 +157,6 @@ def provenance_evidence(path: str | Path, media_type: str, rgb: np.ndarray | Non
         evidence["watermark"] = {"status": "not_checked", "reason": "only images are checked"}
         return evidence
     if rgb is None:
-        from dfdetect.media.io import read_image
-
         rgb = read_image(path)
     evidence["watermark"] = read_watermark(rgb)
     return evidence

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
 from PIL import Image
 
 from dfdetect.model.contract import Preprocessing
@@ -65,8 +66,6 @@ def peak(heatmap: np.ndarray) -> tuple[int, int]:
 
 def overlay(crop: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
     """The crop with the positive part of the map over it (jet colours, scaled to the map's maximum)."""
-    from matplotlib import colormaps
-
     positive = np.clip(heatmap, 0.0, None)
     scaled = positive / positive.max() if positive.max() > 0 else positive
     colours = colormaps["jet"](scaled)[..., :3] * 255.0
