@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import queue
 import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -25,6 +27,11 @@ from pathlib import Path
 from dfdetect.errors import DfdetectError
 from dfdetect.media.io import DEFAULT_MAX_PIXELS, Frame, available_cores, iter_media_frames, sniff_media_type
 
+# On 2 cores a decode process costs more than it gives: it competes with ONNX Runtime and the detector
+# for the same cores, and every 720p frame (2.7 MB) is pickled through a pipe. Measured on 10 videos at
+# 224 px: 1 worker 0.70 videos/s, in process 0.84 (issue 17, quiet); 0.096 vs 0.131 at load ~10.
+IN_PROCESS_MAX_CORES = 2
+THREAD_QUEUE_CHUNKS = 4  # chunks the in-process decode thread may run ahead of the scanner
 KILL_GRACE_S = 2.0  # beyond the time limit, before a worker that did not stop itself is killed
 POLL_S = 0.05
 
@@ -154,9 +161,10 @@ class _Worker:
 
 
 class DecodePool:
-    """Decodes tasks (task_id, path) on `workers` worker processes, or in this process when
-    workers is 0 (no isolation: a hung decoder then hangs the scan; used by Ray actors, which are
-    already processes of their own). Use as a context manager."""
+    """Decodes tasks (task_id, path) on `workers` worker processes, or in a thread of this process
+    when workers is 0 (no isolation: a hung decoder then hangs the scan; the default on small
+    machines, see worker_count, and in Ray actors, which are already processes of their own). Use as
+    a context manager."""
 
     def __init__(self, settings: DecodeSettings, workers: int = 2):
         if workers < 0:
@@ -179,8 +187,7 @@ class DecodePool:
         """(task_id, event) pairs: each task's chunks in order and exactly one FileDecoded per task.
         Tasks are interleaved across workers; the caller's pace is the pool's pace."""
         if not self._workers:
-            for task_id, path in tasks:
-                yield from ((task_id, event) for event in decode_file(path, self.settings))
+            yield from self._run_in_thread(tasks)
             return
         pending = iter(tasks)
         exhausted = False
@@ -205,6 +212,38 @@ class DecodePool:
                 worker = next(w for w in self._workers if w.conn is conn)
                 yield from self._receive(worker)
             yield from self._stop_overdue()
+
+    def _run_in_thread(self, tasks: Iterable[tuple[int, str]]) -> Iterator[tuple[int, DecodeEvent]]:
+        """Decode in a thread of this process, a few chunks ahead of the caller: the next frames (and
+        the next file) decode while the caller detects and scores, as PyAV, LiteRT and ONNX Runtime
+        all release the GIL in their native code."""
+        events: queue.Queue = queue.Queue(maxsize=THREAD_QUEUE_CHUNKS)
+        stop = threading.Event()
+
+        def put(item: object) -> bool:
+            while not stop.is_set():
+                try:
+                    events.put(item, timeout=POLL_S)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def decode_all() -> None:
+            for task_id, path in tasks:
+                for event in decode_file(path, self.settings):
+                    if not put((task_id, event)):
+                        return
+            put(None)
+
+        thread = threading.Thread(target=decode_all, name="dfdetect-decode", daemon=True)
+        thread.start()
+        try:
+            while (item := events.get()) is not None:
+                yield item
+        finally:  # the caller stopped early (or failed): the thread ends at its next chunk
+            stop.set()
+            thread.join(timeout=KILL_GRACE_S)  # a decoder stuck in native code cannot be stopped; daemon: left
 
     def _receive(self, worker: _Worker) -> Iterator[tuple[int, DecodeEvent]]:
         try:
@@ -245,8 +284,10 @@ class DecodePool:
 
 
 def worker_count(requested: int | None) -> int:
-    """Default decode workers: one core left for detection and inference in the scanner process,
-    at most 8 (more rarely helps one inference session)."""
+    """Default decode workers: none up to IN_PROCESS_MAX_CORES cores (decoding runs in a thread of the
+    scanner), else one core left for detection and inference in the scanner process, at most 8 (more
+    rarely helps one inference session)."""
     if requested is not None:
         return requested
-    return max(1, min(8, available_cores() - 1))
+    cores = available_cores()
+    return 0 if cores <= IN_PROCESS_MAX_CORES else min(8, cores - 1)
