@@ -30,13 +30,13 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from dfdetect.errors import DfdetectError
-from dfdetect.faces import DEFAULT_DETECTOR, Face, create_detector
-from dfdetect.faces.tracking import IouTracker
+from dfdetect.faces import DEFAULT_DETECTOR, DETECTORS, Face, create_detector
+from dfdetect.faces.tracking import IouTracker, main_track_mask, track_ids
 from dfdetect.media import Frame, iter_media_frames
 from dfdetect.media.io import available_cores
 from dfdetect.model.contract import DEFAULT_CROP_MARGIN
 from dfdetect.model.crops import EXTRACT_OPTIONS_FILE, ExtractOptions
-from dfdetect.records import CROP_COLUMNS, CropRow, file_sha256, read_index
+from dfdetect.records import CROP_COLUMNS, EXTRACT_SUMMARY_NAME, CropRow, file_sha256, read_index
 
 DETECT_BATCH = 8  # frames per detector call: enough to amortise the call, small enough for memory
 
@@ -115,6 +115,23 @@ def extract_source(row: dict, crops_dir: Path, options: ExtractOptions,
     tracker = IouTracker()
     last_box = None  # where the face was in the latest frame: a video's next frames are searched there first
     follow = row["media_type"] == "video" and not options.all_faces  # every face wanted: search every frame whole
+    video_faces: list[list[tuple[int, Face, np.ndarray, np.ndarray | None]]] = []  # main-track candidates, cropped
+
+    def write(frame_index: int, face_index: int, track: int, face: Face, crop: np.ndarray,
+              points: np.ndarray | None) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        name = f"f{frame_index:06d}_t{track:02d}_n{face_index:02d}.jpg"
+        _write_jpeg(out_dir / name, crop, options.jpeg_quality)
+        result.rows.append(CropRow(
+            crop_path=f"crops/{key}/{name}", source_path=row["path"], media_type=row["media_type"],
+            frame_index=frame_index, face_index=face_index, track_id=track,
+            x0=face.box[0], y0=face.box[1], x1=face.box[2], y1=face.box[3], score=float(face.score),
+            label=int(row["label"]), split=row["split"], group=row["group"], dataset=row["dataset"],
+            method=row.get("method", "") or "",
+            landmarks=[] if points is None else [round(float(v), 2) for v in points.ravel()],
+        ))
+        result.image_landmarks.append([] if face.landmarks is None else [float(v) for v in np.ravel(face.landmarks)])
+
     try:
         frames = iter_media_frames(row["path"], row["media_type"], num_frames=options.frames, every=options.every)
         for batch in _batched(frames, DETECT_BATCH):
@@ -127,24 +144,17 @@ def extract_source(row: dict, crops_dir: Path, options: ExtractOptions,
                 if not faces:
                     result.no_face_frames += 1
                     continue
-                # images keep every face; videos keep the largest unless asked for all
-                kept: list[Face] = faces if (options.all_faces or row["media_type"] == "image") else faces[:1]
-                last_box = kept[0].box
-                for face_index, (face, track) in enumerate(zip(kept, tracker.assign(kept))):
-                    crop, points = preprocessing.crop(image, face)
-                    out_dir.mkdir(parents=True, exist_ok=True)
-                    name = f"f{frame_index:06d}_t{track:02d}_n{face_index:02d}.jpg"
-                    _write_jpeg(out_dir / name, crop, options.jpeg_quality)
-                    result.rows.append(CropRow(
-                        crop_path=f"crops/{key}/{name}", source_path=row["path"], media_type=row["media_type"],
-                        frame_index=frame_index, face_index=face_index, track_id=track,
-                        x0=face.box[0], y0=face.box[1], x1=face.box[2], y1=face.box[3], score=float(face.score),
-                        label=int(row["label"]), split=row["split"], group=row["group"], dataset=row["dataset"],
-                        method=row.get("method", "") or "",
-                        landmarks=[] if points is None else [round(float(v), 2) for v in points.ravel()],
-                    ))
-                    result.image_landmarks.append(
-                        [] if face.landmarks is None else [float(v) for v in np.ravel(face.landmarks)])
+                last_box = faces[0].box
+                if follow:  # a video keeps its main track, chosen once every frame is seen
+                    video_faces.append([(frame_index, face, *preprocessing.crop(image, face)) for face in faces])
+                    continue
+                for face_index, (face, track) in enumerate(zip(faces, tracker.assign(faces))):
+                    write(frame_index, face_index, track, face, *preprocessing.crop(image, face))
+        faces_of = [[face for _, face, _, _ in frame] for frame in video_faces]
+        for frame, keep, ids in zip(video_faces, main_track_mask(faces_of), track_ids(faces_of)):
+            for face_index, ((frame_index, face, crop, points), kept, track) in enumerate(zip(frame, keep, ids)):
+                if kept:
+                    write(frame_index, face_index, track, face, crop, points)
     except DfdetectError as exc:
         result.error_code, result.error_message = exc.code, exc.message
     except Exception as exc:  # one bad file must never stop a batch of a million
@@ -263,7 +273,7 @@ def extract(index_path: str | Path, crops_dir: str | Path, options: ExtractOptio
     index_record = {"path": str(Path(index_path).resolve()), "sha256": file_sha256(index_path)}
     summary = {**totals, "errors": errors, "sources_processed_now": len(todo),
                "seconds": round(elapsed, 2), "options": dataclasses.asdict(options), "index": index_record}
-    (crops_dir / "extract_summary.json").write_text(json.dumps(summary, indent=2))
+    (crops_dir / EXTRACT_SUMMARY_NAME).write_text(json.dumps(summary, indent=2))
     return summary
 
 
@@ -272,10 +282,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="crops directory (crops.parquet, crops/, summary)")
     parser.add_argument("--frames", type=int, default=32, help="frames sampled uniformly per video")
     parser.add_argument("--every", type=int, default=None, help="take every k-th frame instead of --frames")
-    parser.add_argument("--detector", default=DEFAULT_DETECTOR, help="face detector name")
+    parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=sorted(DETECTORS), help="face detector")
     parser.add_argument("--size", type=int, default=224, help="crop side in pixels (224/299/380)")
     parser.add_argument("--margin", type=float, default=DEFAULT_CROP_MARGIN, help="crop side = margin × face box side")
-    parser.add_argument("--all-faces", action="store_true", help="keep every face in videos, not only the largest")
+    parser.add_argument("--all-faces", action="store_true",
+                        help="keep every face in videos, not only the main track (the person seen in the most frames)")
     parser.add_argument("--align", action="store_true", help="rotate crops so the eyes are level")
     parser.add_argument("--reuse-source-boxes", action="store_true",
                         help="fakes take the faces of their source video (index column `source`) instead of detecting")

@@ -34,7 +34,7 @@ RESUME_KEY = ("path", "size", "mtime")
 HASH_RESUME_KEY = ("path", "sha256")
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 NESTED_COLUMNS = ("top_faces", "frame_scores", "timings", "provenance")
-NULLABLE_COLUMNS = ("probability", "logit", "decision", "threshold", "clear_threshold", "frame_scores")
+NULLABLE_COLUMNS = ("probability", "logit", "decision", "threshold", "clear_threshold", "frame_scores", "provenance")
 
 
 def _cut_torn_tail(path: Path) -> None:

@@ -61,7 +61,8 @@ def test_run_manifest_records_arguments_contract_counts_and_throughput(faces, mo
     assert manifest["model"]["contract"]["aggregation"] == "topk_mean:k=2"
     assert manifest["model"]["providers"] == ["CPUExecutionProvider"] and len(manifest["model"]["sha256"]) == 64
     assert manifest["counts"] == {"inputs": 4, "skipped": 0, "scanned": 4, "faces": summary.faces, "ok": 3,
-                                  "no_face": 0, "error": 1, "flagged": summary.flagged}
+                                  "no_face": 0, "error": 1, "flagged": summary.flagged,
+                                  "review": summary.review}
     assert manifest["throughput"]["files_per_second"] == pytest.approx(4 / manifest["seconds"], rel=0.01)
     assert manifest["started_at"] <= manifest["finished_at"]
     assert summary.faces == sum(r["faces_scored"] for r in read_jsonl(out)) >= 3
@@ -77,5 +78,5 @@ def test_cli_prints_the_summary_table(faces, model_path, tmp_path, capsys):
     table = {line.rsplit(None, 1)[0].strip(): int(line.rsplit(None, 1)[1])
              for line in printed.splitlines() if line.startswith("  ")}
     assert table == {"ok": 3, "no face": 0, "error": 1, "flagged (fake)": table["flagged (fake)"],
-                     "skipped (resume)": 0}
+                     "review (a person decides)": 0, "skipped (resume)": 0}  # one threshold: two-way decisions
     assert "faces/s" in printed and "cli.parquet.manifest.json" in printed and len(read_results(out)) == 4
