@@ -160,3 +160,28 @@ def provenance_evidence(path: str | Path, media_type: str, rgb: np.ndarray | Non
         rgb = read_image(path)
     evidence["watermark"] = read_watermark(rgb)
     return evidence
+
+
+def evidence_summary(provenance: dict | None) -> str:
+    """One line for a report or gallery cell beside the score, e.g. 'C2PA valid, untrusted signer
+    "Example CA", declares AI generation · watermark: stable-diffusion-xl'; '' when nothing was read."""
+    if not provenance:
+        return ""
+    c2pa_evidence, watermark = provenance.get("c2pa") or {}, provenance.get("watermark") or {}
+    status = c2pa_evidence.get("status", "")
+    if status in ("valid", "invalid"):
+        parts = [f"C2PA {status}"]
+        if status == "valid":
+            parts.append("trusted signer" if c2pa_evidence.get("trusted") else "untrusted signer")
+        if c2pa_evidence.get("signer"):
+            parts[-1] += f" \"{c2pa_evidence['signer']}\""
+        if c2pa_evidence.get("ai_generated"):
+            parts.append("declares AI generation")
+        if status == "invalid" and c2pa_evidence.get("problems"):
+            parts.append(f"({', '.join(c2pa_evidence['problems'][:3])})")
+        c2pa_text = ", ".join(parts)
+    else:
+        c2pa_text = "no C2PA" if status in ("absent", "unsupported") else ""
+    watermark_text = {"found": f"watermark: {watermark.get('mark')}", "absent": "no watermark"}.get(
+        watermark.get("status", ""), "")
+    return " · ".join(text for text in (c2pa_text, watermark_text) if text)

@@ -26,6 +26,7 @@ from dfdetect.evaluate.plots import histogram_figure, roc_figure
 from dfdetect.evaluate.report import STYLE, embedded_png, fmt, html_table
 from dfdetect.export import export_checkpoint
 from dfdetect.extract import extract
+from dfdetect.media.provenance import evidence_summary
 from dfdetect.metrics import rates_at_threshold, roc_auc
 from dfdetect.model.crops import ExtractOptions
 from dfdetect.model.resources import default_model, recipe_path
@@ -70,12 +71,13 @@ def report(results_path: Path, scan_dir: Path, model: Path, html_path: Path, sec
         truth = truth_of(path, scan_dir)
         if record["status"] == "ok":
             call = "FAKE" if record["decision"] else "real"
-            rows.append((path.name, truth, record["status"], record["probability"], call, record["faces_scored"]))
+            rows.append((path.name, truth, record["status"], record["probability"], call, record["faces_scored"],
+                         evidence_summary(record.get("provenance"))))
         else:
             rows.append((path.name, truth, record["status"], None, record.get("error_code") or "-",
-                         record["faces_scored"]))
+                         record["faces_scored"], ""))
     print(f"\n{'file':<30} {'truth':<5} {'status':<8} {'p(fake)':>8}  {'decision':<16} faces")
-    for name, truth, status, probability, call, faces in rows:
+    for name, truth, status, probability, call, faces, _evidence in rows:
         shown = f"{probability:8.3f}" if probability is not None else f"{'-':>8}"
         print(f"{name:<30} {truth:<5} {status:<8} {shown}  {call:<16} {faces}")
 
@@ -118,8 +120,11 @@ def render_report(rows: list[tuple], summary: dict, model: Path, labels: np.ndar
         html_table(("files", "ok", "no face", "errors", "flagged", "AUC", "accuracy", "fakes caught", "reals flagged"),
                    headline),
         "<h2>Files</h2>",
-        html_table(("file", "truth", "status", "p(fake)", "decision", "faces"),
-                   [[name, truth, status, fmt(p), call, faces] for name, truth, status, p, call, faces in rows]),
+        "<p class='note'>Provenance: what the file itself declares (C2PA manifest, invisible watermark), read "
+        "beside the detector's score and never merged into it.</p>",
+        html_table(("file", "truth", "status", "p(fake)", "decision", "faces", "provenance"),
+                   [[name, truth, status, fmt(p), call, faces, evidence]
+                    for name, truth, status, p, call, faces, evidence in rows]),
         *(f"<h2>{html.escape(caption)}</h2>{embedded_png(png, caption)}" for caption, png in figures.items()),
     ]
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>dfdetect demo</title>"

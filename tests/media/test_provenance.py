@@ -16,6 +16,7 @@ from dfdetect.media.provenance import (
     KNOWN_MARKS,
     SCALE,
     decode_dwtdct,
+    evidence_summary,
     provenance_evidence,
     read_c2pa,
     read_watermark,
@@ -120,3 +121,12 @@ def test_scan_evidence_keeps_both_fields(signed_jpeg, tmp_path):
     video = provenance_evidence(signed_jpeg, "video")
     assert video["watermark"]["status"] == "not_checked"
     json.dumps(evidence)  # the record is written as JSON
+
+
+def test_one_line_summary_for_reports(signed_jpeg, tmp_path):
+    evidence = provenance_evidence(signed_jpeg, "image")
+    assert evidence_summary(evidence) == ('C2PA valid, untrusted signer "dfdetect test signer", '
+                                          "declares AI generation · no watermark")
+    marked = provenance_evidence(DATA / "dwtdct_sdxl_mark.png", "image")
+    assert evidence_summary(marked) == "no C2PA · watermark: stable-diffusion-xl"
+    assert evidence_summary(None) == ""
