@@ -86,3 +86,40 @@ def faces_between(before: list[Face], after: list[Face], fraction: float) -> lis
     else:
         faces += [face for j, face in enumerate(after) if j not in {p[1] for p in pairs}]
     return sorted(faces, key=lambda face: face.area, reverse=True)
+
+
+def track_ids(frames: list[list[Face]]) -> list[list[int]]:
+    """A track id for every face of a video's sampled frames, in frame order: a face continues the
+    track of the face `_pairs` matches it with in the last frame that had faces (overlap first, then
+    the nearest face of similar size within MAX_SHIFT_SIDES widths: sampled frames can be a second
+    apart), else it starts a new track."""
+    ids: list[list[int]] = []
+    previous: list[Face] = []
+    previous_ids: list[int] = []
+    next_id = 0
+    for faces in frames:
+        continued = {j: previous_ids[i] for i, j in _pairs(previous, faces)} if previous else {}
+        current = []
+        for j in range(len(faces)):
+            if j not in continued:
+                continued[j], next_id = next_id, next_id + 1
+            current.append(continued[j])
+        ids.append(current)
+        if faces:
+            previous, previous_ids = faces, current
+    return ids
+
+
+def main_track_mask(frames: list[list[Face]]) -> list[list[bool]]:
+    """Which faces belong to the video's main track: the one seen in the most frames, ties broken by the
+    largest mean box. Taking the largest face of each frame instead switches to a bystander whenever
+    one comes nearer the camera (3–7 track ids per FF++ actor clip), mixing people into one score."""
+    ids = track_ids(frames)
+    seen: dict[int, list[float]] = {}
+    for faces, frame_ids in zip(frames, ids):
+        for face, track in zip(faces, frame_ids):
+            seen.setdefault(track, []).append(face.area)
+    if not seen:
+        return [[] for _ in frames]
+    main = max(seen, key=lambda track: (len(seen[track]), float(np.mean(seen[track]))))
+    return [[track == main for track in frame_ids] for frame_ids in ids]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import os
 import platform
 import stat
@@ -29,7 +30,7 @@ from tqdm import tqdm
 from dfdetect import __version__
 from dfdetect.errors import DfdetectError
 from dfdetect.faces import DETECTORS, Face, FaceDetector, create_detector
-from dfdetect.faces.tracking import faces_between
+from dfdetect.faces.tracking import faces_between, main_track_mask
 from dfdetect.media.io import DEFAULT_MAX_PIXELS, Frame
 from dfdetect.model.aggregate import aggregate
 from dfdetect.model.contract import DecisionRule, Preprocessing
@@ -153,10 +154,12 @@ class DetectionBatcher:
 
     With `detect_every` K > 1 the detector sees a file's first frame, every K-th and its last; the
     frames between two detected ones wait for the second and take the faces the tracker carries
-    between them (`faces_between`), which saves K - 1 of every K detector calls."""
+    between them (`faces_between`), which saves K - 1 of every K detector calls. A video keeps only
+    its main track's faces (`main_track_mask`) unless `all_faces`: the person the clip is about, not
+    whoever comes nearest the camera; an image keeps every face (each may be the fake one)."""
 
     def __init__(self, detector: FaceDetector, preprocessing: Preprocessing, batch_frames: int,
-                 finished: Callable[[PreparedFile], None], detect_every: int = 1):
+                 finished: Callable[[PreparedFile], None], detect_every: int = 1, all_faces: bool = False):
         if batch_frames < 1:
             raise DfdetectError("bad_config", f"detection batch must be >= 1, got {batch_frames}", None,
                                 "use e.g. 32")
@@ -167,6 +170,7 @@ class DetectionBatcher:
         self.preprocessing = preprocessing
         self.batch_frames = batch_frames
         self.detect_every = detect_every
+        self.all_faces = all_faces
         self.finished = finished
         self._files: dict[int, _Collecting] = {}
         self._frames: list[tuple[int, Frame, list[Frame]]] = []  # task, frame to detect, frames skipped before it
@@ -243,10 +247,19 @@ class DetectionBatcher:
             elif state.crops:  # frames between detections were cropped after the next one: back in frame order
                 order = sorted(range(len(state.crops)),
                                key=lambda i: (prepared.faces[i].frame_index, prepared.faces[i].face_index))
+                if prepared.media_type == "video" and not self.all_faces:
+                    order = _main_track(order, prepared.faces)
                 prepared.faces = [prepared.faces[i] for i in order]
                 prepared.crops = np.stack([state.crops[i] for i in order])
             prepared.timings.setdefault("detect", 0.0)
             self.finished(prepared)
+
+
+def _main_track(order: list[int], faces: list[ScoredFace]) -> list[int]:
+    """The indices in `order` (faces in frame order) that belong to the video's main track."""
+    frames = [list(group) for _, group in itertools.groupby(order, key=lambda i: faces[i].frame_index)]
+    mask = main_track_mask([[Face(box=faces[i].box, score=1.0) for i in frame] for frame in frames])
+    return [i for frame, keep in zip(frames, mask) for i, kept in zip(frame, keep) if kept]
 
 
 @dataclass
@@ -337,13 +350,14 @@ def scan_tasks(tasks: Iterable[FileTask], model: OnnxModel, detector: FaceDetect
                workers: int = 0, batch_size: int = CPU_BATCH_SIZE, detect_batch: int = DETECT_BATCH,
                details: bool = False, warm_up: bool = False, rule: DecisionRule | None = None,
                detect_every: int = DETECT_EVERY, provenance: bool = True,
-               explain_dir: Path | None = None) -> Iterator[ScanRecord]:
+               explain_dir: Path | None = None, all_faces: bool = False) -> Iterator[ScanRecord]:
     """Records for `tasks`, each as soon as its last crop is scored (completion order, not input
     order). The stages run one after another in this process; only decoding is parallel, in
     `workers` processes (0: decode here too). `warm_up` runs one full inference batch first (see
     OnnxModel.warm_up). `rule` decides each file (default: the contract's thresholds). `detect_every`:
     see DetectionBatcher. `provenance` adds the file's C2PA / watermark evidence, `explain_dir` a heatmap
-    PNG there per top face (scan.evidence)."""
+    PNG there per top face (scan.evidence). `all_faces` scores every face of a video, not only its
+    main track's (see DetectionBatcher)."""
     tasks = list(tasks)
     ready: deque[ScanRecord] = deque()
 
@@ -358,7 +372,7 @@ def scan_tasks(tasks: Iterable[FileTask], model: OnnxModel, detector: FaceDetect
 
     scoring = ScoringQueue(model, batch_size, finished)
     batcher = DetectionBatcher(detector, model.contract.preprocessing, detect_batch, finished=scoring.add,
-                               detect_every=detect_every)
+                               detect_every=detect_every, all_faces=all_faces)
     with DecodePool(settings, workers) as pool:
         if warm_up:
             model.warm_up(batch_size)  # while the decode workers start
@@ -446,7 +460,8 @@ def scan_paths(paths: Iterable[str | Path], model_path: str | Path, out: str | P
                precision: str = "auto", detect_batch: int = DETECT_BATCH,
                ray_address: str | None = None, ray_actors: int = 1, ray_actor_cpus: float = 1.0,
                ray_actor_gpus: float = 0.0, flag: str | None = None, clear: str | None = None,
-               detect_every: int = DETECT_EVERY, provenance: bool = True, explain: bool = False) -> ScanSummary:
+               detect_every: int = DETECT_EVERY, provenance: bool = True, explain: bool = False,
+               all_faces: bool = False) -> ScanSummary:
     """Scan images and videos (files, directories, globs, .txt/.csv manifests) into `out` (.jsonl,
     .csv or .parquet; one record per file) and write `<out>.manifest.json`. `flag` and `clear` name
     the contract thresholds of the three-way decision (contract.DecisionRule; default: the contract's).
@@ -497,7 +512,7 @@ def scan_paths(paths: Iterable[str | Path], model_path: str | Path, out: str | P
         if engine == "ray":
             scan = functools.partial(scan_tasks, settings=settings, workers=0, batch_size=batch_size,
                                      detect_batch=detect_batch, details=details, rule=rule, detect_every=detect_every,
-                                     provenance=provenance, explain_dir=explain_dir)
+                                     provenance=provenance, explain_dir=explain_dir, all_faces=all_faces)
             records = ray_records(tasks, model.path, scan, detector_name, batch_size=batch_size, address=ray_address,
                                   actors=ray_actors, actor_cpus=ray_actor_cpus, actor_gpus=ray_actor_gpus,
                                   device=device, precision=precision)
@@ -506,7 +521,7 @@ def scan_paths(paths: Iterable[str | Path], model_path: str | Path, out: str | P
             records = (dataclasses.asdict(r) for r in scan_tasks(
                 tasks, model, create_detector(detector_name), settings, worker_count(workers), batch_size, detect_batch,
                 details, warm_up=True, rule=rule, detect_every=detect_every, provenance=provenance,
-                explain_dir=explain_dir))
+                explain_dir=explain_dir, all_faces=all_faces))
             providers = model.providers
         counts = {"ok": 0, "no_face": 0, "error": 0, "flagged": 0, "review": 0}
         faces = 0
