@@ -227,14 +227,18 @@ def crops_dir_parity_crops(crops: str | Path, input_size: int,
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path, crops: str | Path | None = None, opset: int = 17,
                       fp16: bool = False, calibration: str | Path | None = None,
-                      simplify: bool = False) -> ExportReport:
+                      simplify: bool = False, clear: str | None = None) -> ExportReport:
     """Load a training checkpoint and export it, with a calibration's temperature and thresholds when
     given, checking parity on extracted crops (and their AUC) or on the London faces. The run manifest
-    `dfdetect fit` wrote beside the checkpoint is named in the contract by path and sha256."""
+    `dfdetect fit` wrote beside the checkpoint is named in the contract by path and sha256. `clear`
+    names the threshold below which scans decide `real` by default (three-way decisions)."""
     model, contract = load_checkpoint(checkpoint)
     contract.training_run = training_run_digest(checkpoint)
     if calibration is not None:
         contract = apply_calibration(contract, read_calibration(calibration))
+    if clear is not None:
+        contract.decision_rule(clear=clear)  # an unknown name, or one above the default threshold, fails here
+        contract.clear_threshold = clear
     if crops is not None:
         sample, labels = crops_dir_parity_crops(crops, contract.preprocessing.input_size)
     else:
@@ -274,6 +278,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration", default=None,
                         help="calibration.json from `dfdetect calibrate`: temperature, thresholds and val metrics")
     parser.add_argument("--simplify", action="store_true", help="simplify the graph with onnxslim (parity-checked)")
+    parser.add_argument("--clear", default=None, metavar="THRESHOLD",
+                        help="named threshold (e.g. fpr@0.05) below which scans decide 'real' by default; files "
+                             "between it and the default threshold are decided 'review' (default: two-way)")
     parser.add_argument("--int8", action="store_true",
                         help="also write model.int8.onnx beside --out for CPUs (static quantization calibrated on real "
                              "crops; refused when it scores the parity sample differently)")
@@ -281,7 +288,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     report = export_checkpoint(args.checkpoint, args.out, crops=args.crops, opset=args.opset, fp16=args.fp16,
-                               calibration=args.calibration, simplify=args.simplify)
+                               calibration=args.calibration, simplify=args.simplify, clear=args.clear)
     size_mb = Path(report.path).stat().st_size / 1e6
     variant = "".join((", fp16" if report.fp16 else "", ", simplified" if report.simplified else ""))
     print(f"exported {report.path} ({size_mb:.1f} MB, opset {report.opset}{variant}): "

@@ -58,8 +58,8 @@ def record_links(results: Path, record_path: str | None, model: str | None) -> t
     records = read_results(results)
     if not records:
         raise DfdetectError("empty_dataset", "the results file has no records", results, "scan something first")
-    if record_path is None:
-        record = records[0]
+    if record_path is None:  # the first scored record: an error record names a model but no score to trace
+        record = next((r for r in records if r["status"] == "ok"), records[0])
     else:
         wanted = str(Path(record_path).absolute())
         record = next((r for r in records if r["path"] in (record_path, wanted)), None)
@@ -74,7 +74,7 @@ def record_links(results: Path, record_path: str | None, model: str | None) -> t
         decision += ")"
     else:
         decision = f"status {record['status']} {record.get('error_code') or ''}".strip()
-    which = "" if record_path else f" (record 1 of {len(records)}; pass --path for another)"
+    which = "" if record_path else f" (the first scored of {len(records)} records; pass --path for another)"
     links = [Link("record", OK, f"{record['path']}: {decision}; model sha256 {short(record['model_sha256'])}{which}")]
     if model is None:
         manifest_file = results.with_name(results.name + ".manifest.json")
@@ -151,7 +151,8 @@ def chain_text(links: list[Link]) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="results file of `dfdetect scan` (.jsonl/.csv/.parquet), or a model .onnx")
-    parser.add_argument("--path", default=None, help="the scanned file whose record to trace (default: the first)")
+    parser.add_argument("--path", default=None,
+                        help="the scanned file whose record to trace (default: the first scored record)")
     parser.add_argument("--model", default=None,
                         help="where the model file is now, when it moved since the scan (checked by sha256)")
 

@@ -126,3 +126,16 @@ def test_a_model_exported_without_a_run_manifest_says_so(traced, tmp_path):
     links = provenance_chain(tmp_path / "lone.onnx")
     assert statuses(links) == {"model file": OK, "contract": MISSING}
     assert "names no training run" in links[-1].detail
+
+
+def test_export_clear_names_the_default_clear_threshold_and_refuses_unknown_names(traced, tmp_path):
+    from dfdetect.errors import DfdetectError
+    from dfdetect.model.onnx import read_contract
+
+    with pytest.raises(DfdetectError, match=r"no threshold named 'fpr@0\.05'"):
+        export_checkpoint(traced["best"], tmp_path / "bad.onnx", crops=traced["crops"], clear="fpr@0.05")
+    assert not (tmp_path / "bad.onnx").exists()
+    export_checkpoint(traced["best"], tmp_path / "m.onnx", crops=traced["crops"], clear="default")
+    contract = read_contract(tmp_path / "m.onnx")
+    assert contract.clear_threshold == "default"
+    assert (contract.decision_rule().clear_name, contract.decision_rule().clear) == ("default", 0.5)
