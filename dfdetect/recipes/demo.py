@@ -32,6 +32,7 @@ from dfdetect.model.crops import ExtractOptions
 from dfdetect.model.resources import default_model, recipe_path
 from dfdetect.recipes.labelled_faces import build_labelled_faces
 from dfdetect.records import INDEX_COLUMNS, write_rows
+from dfdetect.review.queue import export_queue
 from dfdetect.sample_data import SAMPLE_DIR, london_identity, london_images
 from dfdetect.scan.pipeline import scan_paths
 from dfdetect.scan.writers import read_jsonl
@@ -102,6 +103,9 @@ def report(results_path: Path, scan_dir: Path, model: Path, html_path: Path, sec
               f"fakes caught {rates['tpr']:.0%}, reals flagged {rates['fpr']:.0%}")
     print(f"{seconds:.0f} s in all\nresults: {results_path}\nreport:  {html_path}")
     html_path.write_text(render_report(rows, summary, model, labels, probs))
+    queue = export_queue(results_path, html_path.parent / "review")
+    summary["review_queue"] = str(html_path.parent / "review" / "index.html")
+    print(f"review:  {summary['review_queue']} ({len(queue)} files for a person to check, most uncertain first)")
     return summary
 
 

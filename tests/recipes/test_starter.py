@@ -67,6 +67,9 @@ def test_the_demo_folder_separates_reals_from_fakes_with_the_default_model(tmp_p
     assert np.mean(by_truth["fake"]) > np.mean(by_truth["real"]) + 0.2
     assert summary["auc"] >= 0.7
     assert (tmp_path / "report.html").read_text().count("<img") == 2
+    queue = pd.read_csv(tmp_path / "review" / "queue.csv")  # two-way decisions: the queue is the flagged files
+    assert summary["review_queue"] == str(tmp_path / "review" / "index.html")
+    assert len(queue) == summary["flagged"] and set(queue["triage"]) <= {"fake"}
 
 
 def test_scan_without_a_model_argument_uses_the_starter_model(tmp_path):
