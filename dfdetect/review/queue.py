@@ -26,6 +26,7 @@ import pandas as pd
 from dfdetect.errors import DfdetectError
 from dfdetect.faces.crop import crop_transform
 from dfdetect.media.io import iter_media_frames
+from dfdetect.media.provenance import evidence_summary
 from dfdetect.model.contract import TRIAGES
 
 DEFAULT_INCLUDE = ("review", "fake")
@@ -35,7 +36,7 @@ FACE_MARGIN = 1.6  # wider than a model's crop: a person judges a face with its 
 JPEG_QUALITY = 88
 QUEUE_CSV_COLUMNS = ("rank", "path", "triage", "probability", "margin_logit", "flag_threshold_name", "flag_threshold",
                      "clear_threshold_name", "clear_threshold", "media_type", "faces_scored", "top_face_probability",
-                     "model_sha256")
+                     "evidence", "model_sha256")
 
 
 def logit(probability: float) -> float:
@@ -76,7 +77,7 @@ class QueueItem:
     faces_scored: int
     model_sha256: str
     faces: list[QueueFace] = field(default_factory=list)
-    evidence: dict = field(default_factory=dict)  # record["provenance"]: C2PA / watermark, shown beside the score
+    evidence: str = ""  # the file's C2PA / watermark evidence in one line, shown beside the score, never in it
     note: str = ""  # why the crops are missing, when they are
 
 
@@ -95,7 +96,7 @@ def select_items(records: Iterable[dict], include: Iterable[str] = DEFAULT_INCLU
                       faces_scored=int(r["faces_scored"]), model_sha256=r["model_sha256"],
                       faces=[QueueFace(int(f["frame_index"]), float(f["probability"]))
                              for f in r.get("top_faces", [])[:FACES_PER_ITEM]],
-                      evidence=r.get("provenance") or {})
+                      evidence=evidence_summary(r.get("provenance")))
             for rank, r in enumerate(chosen, start=1)]
 
 

@@ -93,7 +93,9 @@ def test_heatmap_and_evidence_from_the_record_appear_beside_the_score(scan_resul
                 if i["path"] == target["path"])
     assert np.array_equal(decode(item["faces"][0]["heatmap_png"]), heatmap)
     assert item["faces"][1:] == [] or item["faces"][1]["heatmap_png"] == ""
-    assert item["evidence"]["c2pa"] == {"status": "valid", "signer": "Test CA", "ai_generated": True}
+    assert item["evidence"] == 'C2PA valid, untrusted signer "Test CA", declares AI generation · no watermark'
+    assert pd.read_csv(tmp_path / "queue" / "queue.csv").set_index("path").loc[target["path"], "evidence"] \
+        == item["evidence"]
 
 
 def test_a_file_gone_since_the_scan_stays_in_the_queue_without_crops(scan_results, tmp_path):
