@@ -59,18 +59,23 @@ print(json.dumps({"main_kb": int(status["VmHWM"].split()[0]), "files": summary.s
 """
 
 
-def export_b0(folder: Path, input_size: int = 224) -> Path:
+def export_random(folder: Path, input_size: int = 224, backbone: str = BACKBONE, fp16: bool = False) -> Path:
+    """A timm backbone with random weights exported with its contract (and its fp16 sibling)."""
     import timm
     import torch
 
     from dfdetect.export import export_onnx, london_parity_crops
+    from dfdetect.model.session import precision_sibling
 
-    contract = ModelContract(preprocessing=Preprocessing(input_size=input_size), backbone=BACKBONE,
+    contract = ModelContract(preprocessing=Preprocessing(input_size=input_size), backbone=backbone,
                              frames_per_video=SAMPLED_FRAMES, aggregation="mean")
     torch.manual_seed(0)
-    network = timm.create_model(BACKBONE, pretrained=False, num_classes=1)
-    out = folder / f"b0_{input_size}.onnx"
-    export_onnx(network, contract, out, sample=london_parity_crops(contract, limit=4))
+    network = timm.create_model(backbone, pretrained=False, num_classes=1)
+    out = folder / f"{backbone}_{input_size}.onnx"
+    sample = london_parity_crops(contract, limit=4)
+    export_onnx(network, contract, out, sample=sample)
+    if fp16:
+        export_onnx(network, contract, precision_sibling(out, "fp16"), fp16=True, sample=sample)
     return out
 
 
@@ -218,7 +223,7 @@ def compare(folder: Path, videos: list[Path], input_size: int, peer_src: Path | 
     Beside wall-clock rates, rates per CPU second: on a busy machine they still say how much work each
     video costs (the scan's share of the ceiling per CPU second is the share of its CPU time spent in
     the model)."""
-    model_path = export_b0(folder, input_size)
+    model_path = export_random(folder, input_size)
     loads = [load()]
     scan = scan_cli(videos, model_path, folder / f"scan_{input_size}.jsonl", scan_args)
     loads.append(load())
@@ -269,7 +274,7 @@ def main() -> None:
             compare(folder, videos, input_size, args.peer_src, shlex.split(args.scan_args))
         if args.throughput_only:
             return
-        model_path = folder / f"b0_{args.input_sizes[0]}.onnx"
+        model_path = folder / f"{BACKBONE}_{args.input_sizes[0]}.onnx"
         small, large = (peak_rss(folder, model_path, n) for n in args.rss_counts)
         few, many = args.rss_counts
         print(f"peak RSS of the scanner process: {few} inputs {small['main_kb'] / 1024:.0f} MiB, {many} inputs "

@@ -3,18 +3,21 @@ picked by the scanner on a CPU."""
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from dfdetect.errors import DfdetectError
-from dfdetect.export import export_onnx, london_parity_crops
+from dfdetect.export import ExportReport, add_arguments, export_onnx, int8_sibling, london_parity_crops, run
 from dfdetect.model.contract import ModelContract, Preprocessing
 from dfdetect.model.onnx import read_contract
 from dfdetect.model.quantize import INT8_TOLERANCE, quantize_int8
 from dfdetect.model.session import OnnxModel
+from dfdetect.records import CROP_COLUMNS, CropRow, write_rows
 from dfdetect.scan.pipeline import scan_paths
 from tests.scan.corpus import copy_london_faces
 
@@ -72,3 +75,26 @@ def test_crops_of_the_wrong_size_are_refused(float_model):
     path, crops = float_model
     with pytest.raises(DfdetectError, match="calibration crops have shape"):
         quantize_int8(path, calibration=crops[:, :32, :32], sample=crops)
+
+
+def test_export_int8_without_real_and_fake_crops_is_refused_before_anything_is_written(float_model, tmp_path):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    with pytest.raises(DfdetectError, match="--int8 needs --crops"):
+        run(parser.parse_args(["--checkpoint", str(tmp_path / "none.ckpt"), "--out", str(tmp_path / "m.onnx"),
+                               "--int8"]))
+    path, crops = float_model
+    crops_dir = tmp_path / "crops"
+    (crops_dir / "faces").mkdir(parents=True)
+    rows = []
+    for i, crop in enumerate(crops[:4]):
+        Image.fromarray(crop).save(crops_dir / f"faces/{i}.png")
+        rows.append(CropRow(crop_path=f"faces/{i}.png", source_path=f"/v/{i}.mp4", media_type="video", frame_index=0,
+                            face_index=0, track_id=0, x0=0, y0=0, x1=INPUT_SIZE, y1=INPUT_SIZE, score=1.0, label=0,
+                            split="val", group=str(i), dataset="folder"))
+    write_rows(rows, crops_dir / "crops.parquet", CROP_COLUMNS)
+    report = ExportReport(path=str(path), opset=17, fp16=False, parity_max_abs_diff=0.0, parity_faces=4,
+                          parity_max_logit_diff=0.0, parity_same_ranking=True, sha256="", contract=read_contract(path))
+    with pytest.raises(DfdetectError, match="needs real and fake crops"):
+        int8_sibling(report, crops_dir)
+    assert list(tmp_path.glob("*.onnx")) == []
