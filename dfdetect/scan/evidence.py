@@ -20,11 +20,11 @@ from dfdetect.model.heatmaps import occlusion_map, write_heatmap_png
 from dfdetect.records import ScanRecord
 
 
-def heatmap_name(path: str, frame_index: int, face_index: int) -> str:
-    """`<file stem>-<8 hex of the path>-f<frame>-<face>.png`: readable, and unique across folders that
-    hold files of the same name."""
+def heatmap_name(path: str, frame_index: int, crop_index: int) -> str:
+    """`<file stem>-<8 hex of the path>-f<frame>-c<crop>.png` (crop: the face's number among the file's
+    scored faces): readable, and unique across folders that hold files of the same name."""
     digest = hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:8]
-    return f"{Path(path).stem}-{digest}-f{frame_index}-{face_index}.png"
+    return f"{Path(path).stem}-{digest}-f{frame_index}-c{crop_index}.png"
 
 
 def explain_top_faces(record: ScanRecord, crops: np.ndarray, logits: np.ndarray,
