@@ -30,7 +30,8 @@ from tqdm import tqdm
 from dfdetect import __version__
 from dfdetect.errors import DfdetectError
 from dfdetect.faces import DETECTORS, Face, FaceDetector, create_detector
-from dfdetect.faces.tracking import faces_between, main_track_mask
+from dfdetect.faces.rotation import detect_any_orientation, turned
+from dfdetect.faces.tracking import faces_between, faces_linked, main_track_mask
 from dfdetect.media.io import DEFAULT_MAX_PIXELS, Frame
 from dfdetect.model.aggregate import aggregate
 from dfdetect.model.contract import DecisionRule, Preprocessing
@@ -75,7 +76,8 @@ class FileTask:
 class ScoredFace:
     frame_index: int
     face_index: int  # rank within its frame, largest first
-    box: tuple[float, float, float, float]
+    box: tuple[float, float, float, float]  # in the frame turned by `rotation`
+    rotation: int = 0  # degrees counter-clockwise the frame was turned for the detector to find the face
 
 
 @dataclass
@@ -154,7 +156,9 @@ class DetectionBatcher:
 
     With `detect_every` K > 1 the detector sees a file's first frame, every K-th and its last; the
     frames between two detected ones wait for the second and take the faces the tracker carries
-    between them (`faces_between`), which saves K - 1 of every K detector calls. A video keeps only
+    between them (`faces_between`), which saves K - 1 of every K detector calls; when the tracker
+    cannot link every face of the two (`faces_linked`: one appeared or left, or moved too far), the
+    frames between go through the detector too. A video keeps only
     its main track's faces (`main_track_mask`) unless `all_faces`: the person the clip is about, not
     whoever comes nearest the camera; an image keeps every face (each may be the fake one)."""
 
@@ -217,26 +221,34 @@ class DetectionBatcher:
     def _detect(self) -> None:
         batch, self._frames = self._frames[: self.batch_frames], self._frames[self.batch_frames :]
         started = time.perf_counter()
-        for (task_id, frame, skipped), faces in zip(batch, self.detector.detect([queued[1].image for queued in batch])):
+        detections = detect_any_orientation(self.detector, [queued[1].image for queued in batch])
+        for (task_id, frame, skipped), faces, quarter_turns in zip(batch, *detections):
             state = self._files[task_id]
             last_index, last_faces = state.detected
-            for between in skipped:  # they lie between the file's last detected frame and this one
-                fraction = (between.index - last_index) / max(1, frame.index - last_index)
-                self._crop(state, between, faces_between(last_faces, faces, fraction))
-            self._crop(state, frame, faces)
-            state.detected = (frame.index, faces)
-            state.waiting_frames -= 1 + len(skipped)
+            if faces_linked(last_faces, faces):  # the skipped frames lie between the last detected frame and this
+                for between in skipped:
+                    fraction = (between.index - last_index) / max(1, frame.index - last_index)
+                    self._crop(state, between, faces_between(last_faces, faces, fraction), quarter_turns)
+                state.waiting_frames -= len(skipped)
+            else:  # a face appeared, left or moved too far to follow (a fast move, a cut): detect them after all
+                self._frames.extend((task_id, between, []) for between in skipped)
+            self._crop(state, frame, faces, quarter_turns)
+            if frame.index >= last_index:  # frames detected after all come later and carry nothing
+                state.detected = (frame.index, faces)
+            state.waiting_frames -= 1
         share = (time.perf_counter() - started) / max(1, len(batch))  # each file pays for its frames
         for task_id, _, _ in batch:
             timings = self._files[task_id].prepared.timings
             timings["detect"] = timings.get("detect", 0.0) + share
         self._finish_ready()
 
-    def _crop(self, state: _Collecting, frame: Frame, faces: list[Face]) -> None:
+    def _crop(self, state: _Collecting, frame: Frame, faces: list[Face], quarter_turns: int = 0) -> None:
         prep = self.preprocessing
+        image = turned(frame.image, quarter_turns) if faces else frame.image
         for rank, face in enumerate(faces):
-            state.crops.append(prep.crop(frame.image, face)[0])
-            state.prepared.faces.append(ScoredFace(frame.index, rank, tuple(round(float(v), 1) for v in face.box)))
+            state.crops.append(prep.crop(image, face)[0])
+            state.prepared.faces.append(ScoredFace(frame.index, rank, tuple(round(float(v), 1) for v in face.box),
+                                                   rotation=90 * quarter_turns))
 
     def _finish_ready(self) -> None:
         for task_id in [i for i, s in self._files.items() if s.decoded and s.waiting_frames == 0]:
@@ -335,14 +347,14 @@ def build_record(prepared: PreparedFile, logits: np.ndarray, model: OnnxModel, d
     file_logit = aggregate(calibrated, contract.aggregation)
     probability = float(expit(file_logit))
     face_scores = [{"frame_index": face.frame_index, "face_index": face.face_index, "box": list(face.box),
-                    "logit": float(value), "probability": float(p)}
+                    "rotation": face.rotation, "logit": float(value), "probability": float(p)}
                    for face, value, p in zip(prepared.faces, calibrated, probabilities)]
     top = sorted(face_scores, key=lambda s: s["logit"], reverse=True)[:TOP_FACES]
     return dataclasses.replace(
         record, probability=probability, logit=file_logit, decision=probability >= rule.flag,
         threshold_name=rule.flag_name, threshold=rule.flag, clear_threshold_name=rule.clear_name,
         clear_threshold=rule.clear, triage=rule.triage(probability),
-        top_faces=[{k: s[k] for k in ("frame_index", "box", "probability")} for s in top],
+        top_faces=[{k: s[k] for k in ("frame_index", "box", "rotation", "probability")} for s in top],
         frame_scores=face_scores if details else None)
 
 

@@ -11,12 +11,14 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from pytorch_lightning.trainer.states import TrainerFn
 
 from dfdetect.cli import main
 from dfdetect.errors import DfdetectError
 from dfdetect.evaluate.summary import video_auc_interval
 from dfdetect.metrics import auc_interval
 from dfdetect.records import FAKE, REAL
+from dfdetect.train.data import DeepfakeDataModule
 from tests.train.conftest import newest_log_dir, write_tiny_crops
 
 
@@ -53,3 +55,12 @@ def test_an_interval_over_one_group_is_undefined_with_its_reason():
     interval, note = video_auc_interval(two_people)
     assert note == "" and interval == [1.0, 1.0]  # perfectly separated in every resample: a real 1.0
     assert video_auc_interval(one_person.assign(label=REAL)) == (None, "undefined: one class only")
+
+
+def test_fit_without_validation_rows_says_so_in_words(tmp_path):
+    """Lightning hands setup a TrainerFn member: the message once read "`dfdetect TrainerFn.FITTING` needs
+    val rows"."""
+    crops = write_tiny_crops(tmp_path / "crops", {"train": 2, "test": 1})
+    with pytest.raises(DfdetectError) as caught:
+        DeepfakeDataModule(str(crops), input_size=64).setup(TrainerFn.FITTING)
+    assert caught.value.hint.startswith("`dfdetect fit` needs val rows"), caught.value.hint
