@@ -74,6 +74,12 @@ def _pairs(before: list[Face], after: list[Face]) -> list[tuple[int, int]]:
     return pairs
 
 
+def faces_linked(before: list[Face], after: list[Face]) -> bool:
+    """Whether every face of two detected frames is paired with one of the other (`_pairs`), so that
+    the frames between can take faces carried from them."""
+    return len(before) == len(after) == len(_pairs(before, after))
+
+
 def faces_between(before: list[Face], after: list[Face], fraction: float) -> list[Face]:
     """Faces for a frame that was not run through the detector, `fraction` (0..1) of the way from the
     detected frame before it to the detected frame after it. A face found in both (`_pairs`) moves on
