@@ -59,7 +59,7 @@ def test_the_build_command_names_a_missing_recipe_and_makes_nothing(tmp_path):
 
 
 def test_the_card_reads_epochs_averaging_and_face_sizes_off_the_shipped_recipe(tmp_path):
-    torch.save({"epoch": 70}, tmp_path / "best.ckpt")
+    torch.save({"epoch": 70, "hyper_parameters": {}, "state_dict": {}}, tmp_path / "best.ckpt")  # read safely
     # a 128 px crop at margin 1.3 holds a 98 px face; the largest downscale (1.63) leaves 60 px
     assert recipe_summary(CONFIG, tmp_path / "best.ckpt") == {
         "input_size": 128, "max_epochs": 96, "best_epoch": 70, "ema_decay": 0.998,
