@@ -26,7 +26,7 @@ from captum.attr import LayerAttribution, LayerGradCam
 from torch import nn
 
 from dfdetect.errors import DfdetectError
-from dfdetect.faces import create_detector, crop_face
+from dfdetect.faces import create_detector
 from dfdetect.media.io import read_image
 from dfdetect.model.checkpoint import load_checkpoint
 from dfdetect.model.contract import ModelContract, Preprocessing
@@ -153,8 +153,7 @@ def explain_images(paths: Sequence[str | Path], model_path: str | Path, out: str
         if not faces:
             entries.append({"path": str(path), "face_index": None, "status": "no_face"})
         for index, face in enumerate(faces):
-            crop = crop_face(image, face, size=prep.input_size, margin=prep.crop_margin,
-                             align=prep.alignment == "eyes")[0]
+            crop = prep.crop(image, face)[0]
             heatmap = explainer.heatmap(crop)
             png = write_heatmap_png(crop, heatmap, out / f"{path.stem}_face{index}_{explainer.method}.png")
             entries.append({"path": str(path), "face_index": index, "status": "ok",
