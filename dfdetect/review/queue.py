@@ -28,6 +28,8 @@ from dfdetect.faces.crop import crop_transform
 from dfdetect.media.io import iter_media_frames
 from dfdetect.media.provenance import evidence_summary
 from dfdetect.model.contract import TRIAGES
+from dfdetect.records import record_path
+from dfdetect.scan.writers import read_results
 
 DEFAULT_INCLUDE = ("review", "fake")
 FACES_PER_ITEM = 3
@@ -131,7 +133,7 @@ def attach_pixels(item: QueueItem, record: dict) -> None:
     """Fill the item's face crops (re-read from the file) and heatmaps (the PNGs `scan --explain` wrote)."""
     faces = record.get("top_faces", [])[:FACES_PER_ITEM]
     try:
-        crops = face_crops(item.path, item.media_type, faces)
+        crops = face_crops(record_path(record), item.media_type, faces)  # the OS spelling of a non-UTF-8 name
     except (DfdetectError, OSError) as exc:  # moved, deleted or changed since the scan
         item.note = f"face crops unavailable: {exc}"
         crops = [""] * len(faces)
@@ -160,8 +162,6 @@ def render_gallery(items: list[QueueItem], title: str, source: str) -> str:
 def export_queue(results: str | Path, out: str | Path, include: Iterable[str] = DEFAULT_INCLUDE,
                  limit: int | None = None) -> list[QueueItem]:
     """Write `out/queue.csv` and `out/index.html` for the results file's records; returns the items."""
-    from dfdetect.scan.writers import read_results
-
     results = Path(results)
     records = {r["path"]: r for r in read_results(results)}
     items = select_items(records.values(), include)[:limit]

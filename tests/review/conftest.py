@@ -10,6 +10,7 @@ import pytest
 
 from dfdetect.model.resources import default_model
 from dfdetect.sample_data import SAMPLE_DIR
+from dfdetect.scan.pipeline import scan_paths
 
 DEMO = SAMPLE_DIR / "demo_scan"
 SCANNED = ("real/038_neutral.jpg", "real/038_video.mp4", "real/004_neutral.jpg", "fake/020_sbi.jpg",
@@ -18,8 +19,6 @@ SCANNED = ("real/038_neutral.jpg", "real/038_video.mp4", "real/004_neutral.jpg",
 
 @pytest.fixture(scope="session")
 def scan_results(tmp_path_factory) -> Path:
-    from dfdetect.scan.pipeline import scan_paths
-
     out = tmp_path_factory.mktemp("review_scan") / "results.jsonl"
     scan_paths([DEMO / name for name in SCANNED], default_model(), out, device="cpu", workers=0, progress=False,
                flag="fpr@0.01", clear="eer")

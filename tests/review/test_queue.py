@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dfdetect.cli import main
 from dfdetect.errors import DfdetectError
 from dfdetect.review.queue import FACE_PIXELS, QueueItem, export_queue, margin_logit, render_gallery, select_items
 from dfdetect.scan.writers import read_jsonl
@@ -124,8 +125,6 @@ def test_unknown_decision_names_are_refused():
 
 
 def test_cli_writes_the_queue_and_names_it(scan_results, tmp_path, capsys):
-    from dfdetect.cli import main
-
     assert main(["review", "export", str(scan_results), "--out", str(tmp_path / "q"), "--limit", "1"]) == 0
     assert len(pd.read_csv(tmp_path / "q" / "queue.csv")) == 1
     assert str(Path(tmp_path / "q" / "index.html")) in capsys.readouterr().out

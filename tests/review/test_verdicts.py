@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from dfdetect.cli import main
 from dfdetect.errors import DfdetectError
 from dfdetect.extract import extract
 from dfdetect.model.crops import ExtractOptions
@@ -100,8 +101,6 @@ def test_a_labelled_file_that_is_gone_is_reported_not_indexed(faces, tmp_path):
 
 
 def test_cli_exit_status_says_whether_conflicts_wait(faces, tmp_path, capsys):
-    from dfdetect.cli import main
-
     out = str(tmp_path / "r.parquet")
     a = write_csv(tmp_path / "a.csv", [(faces[0], "fake", "alice", "", "2026-12-02T09:00:00Z")])
     b = write_csv(tmp_path / "b.csv", [(faces[0], "real", "bob", "", "2026-12-02T09:30:00Z")])

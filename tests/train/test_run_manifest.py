@@ -15,10 +15,22 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from dfdetect.cli import main
+from dfdetect.errors import DfdetectError
 from dfdetect.export import export_checkpoint
-from dfdetect.records import INDEX_COLUMNS, RUN_MANIFEST_NAME, IndexRow, file_sha256, read_crops, write_rows
+from dfdetect.model.onnx import read_contract
+from dfdetect.records import (
+    EXTRACT_SUMMARY_NAME,
+    INDEX_COLUMNS,
+    RUN_MANIFEST_NAME,
+    IndexRow,
+    file_sha256,
+    read_crops,
+    write_rows,
+)
 from dfdetect.review.provenance import MISMATCH, MISSING, OK, provenance_chain
 from dfdetect.sample_data import london_images
+from dfdetect.scan.pipeline import scan_paths
 from dfdetect.train.cli import run_lightning
 
 CHAIN = ["record", "model file", "contract", "training run", "crops table", "data index"]
@@ -33,14 +45,12 @@ def traced(tiny_crops, tiny_config, tmp_path_factory) -> dict[str, Path]:
     index = write_rows([IndexRow(path=s, media_type="video", label=int(rows["label"].iloc[0]), dataset="london-blend",
                                  split=rows["split"].iloc[0], group=rows["group"].iloc[0])
                         for s, rows in table.groupby("source_path")], root / "index.parquet", INDEX_COLUMNS)
-    (crops / "extract_summary.json").write_text(json.dumps(
+    (crops / EXTRACT_SUMMARY_NAME).write_text(json.dumps(
         {"index": {"path": str(index.resolve()), "sha256": file_sha256(index)}}))
     best = run_lightning(["fit", "--config", str(tiny_config), "--data.crops", str(crops),
                           "--trainer.default_root_dir", str(root / "fit"), "--trainer.enable_progress_bar", "false"])
     model = root / "model.onnx"
     export_checkpoint(best, model, crops=crops)
-    from dfdetect.scan.pipeline import scan_paths
-
     results = root / "results.jsonl"
     scan_paths(london_images()[:1], model, results, device="cpu", workers=0, progress=False)
     return {"root": root, "crops": crops, "index": index, "best": best, "model": model, "results": results,
@@ -73,9 +83,6 @@ def test_run_manifest_records_what_the_model_was_made_from(traced):
 
 
 def test_export_embeds_the_manifest_digest_and_the_chain_is_complete(traced, capsys):
-    from dfdetect.cli import main
-    from dfdetect.model.onnx import read_contract
-
     contract = read_contract(traced["model"])
     assert contract.training_run == {"manifest": str(traced["manifest"].resolve()),
                                      "sha256": file_sha256(traced["manifest"])}
@@ -90,8 +97,6 @@ def test_export_embeds_the_manifest_digest_and_the_chain_is_complete(traced, cap
 @pytest.mark.parametrize(("victim", "link", "status"), [
     ("index", "data index", MISMATCH), ("crops_table", "crops table", MISSING), ("manifest", "training run", MISMATCH)])
 def test_a_changed_or_missing_file_breaks_the_chain_at_its_link(traced, victim, link, status, capsys):
-    from dfdetect.cli import main
-
     path = {"index": traced["index"], "crops_table": traced["crops"] / "crops.parquet",
             "manifest": traced["manifest"]}[victim]
     original = path.read_bytes()
@@ -129,9 +134,6 @@ def test_a_model_exported_without_a_run_manifest_says_so(traced, tmp_path):
 
 
 def test_export_clear_names_the_default_clear_threshold_and_refuses_unknown_names(traced, tmp_path):
-    from dfdetect.errors import DfdetectError
-    from dfdetect.model.onnx import read_contract
-
     with pytest.raises(DfdetectError, match=r"no threshold named 'fpr@0\.05'"):
         export_checkpoint(traced["best"], tmp_path / "bad.onnx", crops=traced["crops"], clear="fpr@0.05")
     assert not (tmp_path / "bad.onnx").exists()
