@@ -17,10 +17,8 @@ from numpy.typing import ArrayLike
 from sklearn import metrics as skm
 
 from dfdetect.errors import DfdetectError
-from dfdetect.model.contract import LogitScaling
 
 ECE_BINS = 15
-IDENTITY_SCALING = LogitScaling()  # the raw sigmoid
 
 
 def as_binary_arrays(labels: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -238,44 +236,6 @@ def ece_noise_floor(probs: ArrayLike, bins: int = ECE_BINS, draws: int = 1000, s
     p = np.asarray(probs, np.float64).ravel()
     rng = np.random.default_rng(seed)
     return float(np.median([expected_calibration_error(rng.random(p.size) < p, p, bins) for _ in range(draws)]))
-
-
-def binary_metrics(labels: ArrayLike, logits: ArrayLike, thresholds: dict[str, float],
-                   scaling: LogitScaling = IDENTITY_SCALING, bins: int = ECE_BINS) -> dict:
-    """Every metric above for one set of logits, as a JSON-able dict.
-
-    Probabilities are sigmoid(logit / temperature + bias), the same transform scan applies, so `thresholds`
-    are read in probability space. A metric that the data cannot define (AUC on one class) is None
-    and `undefined` says why, so an evaluation of e.g. a reals-only set still reports what it can.
-    """
-    y, z = as_binary_arrays(labels, logits)
-    p = scaling.probability(z)
-    n_fake, n_real = class_counts(y)
-    undefined: dict[str, str] = {}
-    result: dict = {"n": int(y.size), "n_fake": n_fake, "n_real": n_real, "temperature": scaling.temperature,
-                    "bias": scaling.bias}
-
-    if n_fake and n_real:
-        result["auc"] = roc_auc(y, p)
-        result["eer"], result["eer_threshold"] = eer(y, p)
-    else:
-        reason = f"needs both classes, got {n_real} real and {n_fake} fake"
-        result["auc"] = result["eer"] = result["eer_threshold"] = None
-        undefined.update(auc=reason, eer=reason)
-    if n_fake:
-        result["average_precision"] = average_precision(y, p)
-    else:
-        result["average_precision"] = None
-        undefined["average_precision"] = "needs at least one fake"
-
-    result["log_loss"] = log_loss(y, p)
-    result["brier"] = brier(y, p)
-    result["ece"] = expected_calibration_error(y, p, bins)
-    result["reliability"] = reliability_bins(y, p, bins)
-    result["at_threshold"] = {name: {"threshold": float(t), **rates_at_threshold(y, p, t)}
-                              for name, t in thresholds.items()}
-    result["undefined"] = undefined
-    return result
 
 
 def auc_with_ties(labels: ArrayLike, scores: ArrayLike, tie: float) -> float:

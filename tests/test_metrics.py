@@ -1,4 +1,3 @@
-import json
 
 import numpy as np
 import pytest
@@ -9,7 +8,6 @@ from dfdetect.metrics import (
     auc_interval,
     auc_with_ties,
     average_precision,
-    binary_metrics,
     brier,
     ece_noise_floor,
     eer,
@@ -20,7 +18,6 @@ from dfdetect.metrics import (
     roc_auc,
     weighted_auc,
 )
-from dfdetect.model.contract import LogitScaling
 
 
 def separated_scores(n_real: int, n_fake: int, shift: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -128,38 +125,6 @@ def test_auc_interval_resamples_groups_so_correlated_units_do_not_look_certain()
     assert naive[1] - naive[0] < 0.55 * (high - low)
     with pytest.raises(DfdetectError):
         auc_interval([1, 1], [0.2, 0.3], ["a", "b"])
-
-
-def test_binary_metrics_two_classes_is_json_and_consistent():
-    labels, logits = separated_scores(200, 150, shift=2.0, seed=3)
-    result = binary_metrics(labels, logits, {"default": 0.5, "strict": 0.9}, LogitScaling(2.0, -0.3))
-    json.dumps(result, allow_nan=False)
-    probs = 1 / (1 + np.exp(-(logits / 2.0 - 0.3)))
-    assert result["n"] == 350 and result["n_fake"] == 150 and result["n_real"] == 200
-    assert result["auc"] == pytest.approx(roc_auc(labels, logits))  # ranking is unchanged by T
-    assert result["eer"] == pytest.approx(eer(labels, probs)[0])
-    assert result["at_threshold"]["strict"]["threshold"] == 0.9
-    assert result["at_threshold"]["strict"]["fp"] == int(((probs >= 0.9) & (labels == 0)).sum())
-    assert result["at_threshold"]["strict"]["fpr"] < result["at_threshold"]["default"]["fpr"]
-    assert len(result["reliability"]) == 15
-    assert result["undefined"] == {}
-
-
-@pytest.mark.parametrize("label", [0, 1])
-def test_binary_metrics_single_class_reports_none_with_reason(label):
-    labels = np.full(20, label)
-    logits = np.linspace(-3, 3, 20)
-    result = binary_metrics(labels, logits, {"default": 0.5})
-    json.dumps(result, allow_nan=False)
-    assert result["auc"] is None and result["eer"] is None and result["eer_threshold"] is None
-    assert "both classes" in result["undefined"]["auc"]
-    assert np.isfinite(result["log_loss"]) and np.isfinite(result["ece"])
-    rates = result["at_threshold"]["default"]
-    assert rates["acc"] == 0.5  # half the logits are >= 0
-    if label == 0:
-        assert result["average_precision"] is None and rates["tpr"] is None and rates["fpr"] == 0.5
-    else:
-        assert result["average_precision"] == pytest.approx(1.0) and rates["fpr"] is None and rates["tpr"] == 0.5
 
 
 def test_single_class_ranking_metric_raises_clear_error():

@@ -12,18 +12,71 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from dfdetect.errors import DfdetectError
 from dfdetect.evaluate.robustness import Sweep, condition_name
-from dfdetect.metrics import auc_interval, binary_metrics, roc_auc
+from dfdetect.metrics import (
+    ECE_BINS,
+    as_binary_arrays,
+    auc_interval,
+    average_precision,
+    brier,
+    class_counts,
+    eer,
+    expected_calibration_error,
+    log_loss,
+    rates_at_threshold,
+    reliability_bins,
+    roc_auc,
+)
 from dfdetect.model.aggregate import aggregate
 from dfdetect.model.contract import LogitScaling
 from dfdetect.model.scoring import CLEAN
 from dfdetect.records import FAKE, REAL
 
+IDENTITY_SCALING = LogitScaling()  # the raw sigmoid
 GROUP_COLUMNS = ("set", "dataset", "method", "compression")
 SUMMARY_KEYS = ("n", "n_real", "n_fake", "auc", "average_precision", "eer", "eer_threshold", "log_loss", "brier",
                 "ece")
+
+
+def binary_metrics(labels: ArrayLike, logits: ArrayLike, thresholds: dict[str, float],
+                   scaling: LogitScaling = IDENTITY_SCALING, bins: int = ECE_BINS) -> dict:
+    """Every metric of `dfdetect.metrics` for one set of logits, as a JSON-able dict.
+
+    Probabilities are sigmoid(logit / temperature + bias), the same transform scan applies, so `thresholds`
+    are read in probability space. A metric that the data cannot define (AUC on one class) is None
+    and `undefined` says why, so an evaluation of e.g. a reals-only set still reports what it can.
+    """
+    y, z = as_binary_arrays(labels, logits)
+    p = scaling.probability(z)
+    n_fake, n_real = class_counts(y)
+    undefined: dict[str, str] = {}
+    result: dict = {"n": int(y.size), "n_fake": n_fake, "n_real": n_real, "temperature": scaling.temperature,
+                    "bias": scaling.bias}
+
+    if n_fake and n_real:
+        result["auc"] = roc_auc(y, p)
+        result["eer"], result["eer_threshold"] = eer(y, p)
+    else:
+        reason = f"needs both classes, got {n_real} real and {n_fake} fake"
+        result["auc"] = result["eer"] = result["eer_threshold"] = None
+        undefined.update(auc=reason, eer=reason)
+    if n_fake:
+        result["average_precision"] = average_precision(y, p)
+    else:
+        result["average_precision"] = None
+        undefined["average_precision"] = "needs at least one fake"
+
+    result["log_loss"] = log_loss(y, p)
+    result["brier"] = brier(y, p)
+    result["ece"] = expected_calibration_error(y, p, bins)
+    result["reliability"] = reliability_bins(y, p, bins)
+    result["at_threshold"] = {name: {"threshold": float(t), **rates_at_threshold(y, p, t)}
+                              for name, t in thresholds.items()}
+    result["undefined"] = undefined
+    return result
 
 
 def source_logits(crops: pd.DataFrame, rule: str, scaling: LogitScaling, logit_column: str = "logit") -> pd.DataFrame:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from dfdetect.errors import DfdetectError
-from dfdetect.evaluate.summary import breakdown, compare_aggregations, cross_dataset_matrix, source_logits
+from dfdetect.evaluate.summary import (
+    binary_metrics,
+    breakdown,
+    compare_aggregations,
+    cross_dataset_matrix,
+    source_logits,
+)
+from dfdetect.metrics import eer, roc_auc
 from dfdetect.model.contract import LogitScaling
 
 
@@ -65,3 +74,37 @@ def test_cross_dataset_matrix_marks_in_domain_cells():
     assert matrix["in_domain"] == [[True, False, True]]
     assert matrix["frame_auc"] == [[0.9, 0.7, 0.8]]
     assert cross_dataset_matrix([], per_set)["rows"] == ["unknown"]
+
+
+def test_binary_metrics_two_classes_is_json_and_consistent():
+    rng = np.random.default_rng(3)
+    labels = np.r_[np.zeros(200, int), np.ones(150, int)]
+    logits = np.r_[rng.normal(0.0, 1.0, 200), rng.normal(2.0, 1.0, 150)]
+    result = binary_metrics(labels, logits, {"default": 0.5, "strict": 0.9}, LogitScaling(2.0, -0.3))
+    json.dumps(result, allow_nan=False)
+    probs = 1 / (1 + np.exp(-(logits / 2.0 - 0.3)))
+    assert result["n"] == 350 and result["n_fake"] == 150 and result["n_real"] == 200
+    assert result["auc"] == pytest.approx(roc_auc(labels, logits))  # ranking is unchanged by T
+    assert result["eer"] == pytest.approx(eer(labels, probs)[0])
+    assert result["at_threshold"]["strict"]["threshold"] == 0.9
+    assert result["at_threshold"]["strict"]["fp"] == int(((probs >= 0.9) & (labels == 0)).sum())
+    assert result["at_threshold"]["strict"]["fpr"] < result["at_threshold"]["default"]["fpr"]
+    assert len(result["reliability"]) == 15
+    assert result["undefined"] == {}
+
+
+@pytest.mark.parametrize("label", [0, 1])
+def test_binary_metrics_single_class_reports_none_with_reason(label):
+    labels = np.full(20, label)
+    logits = np.linspace(-3, 3, 20)
+    result = binary_metrics(labels, logits, {"default": 0.5})
+    json.dumps(result, allow_nan=False)
+    assert result["auc"] is None and result["eer"] is None and result["eer_threshold"] is None
+    assert "both classes" in result["undefined"]["auc"]
+    assert np.isfinite(result["log_loss"]) and np.isfinite(result["ece"])
+    rates = result["at_threshold"]["default"]
+    assert rates["acc"] == 0.5  # half the logits are >= 0
+    if label == 0:
+        assert result["average_precision"] is None and rates["tpr"] is None and rates["fpr"] == 0.5
+    else:
+        assert result["average_precision"] == pytest.approx(1.0) and rates["fpr"] is None and rates["tpr"] == 0.5
