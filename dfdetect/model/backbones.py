@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from dfdetect.errors import DfdetectError
+from dfdetect.model.torch_files import load_plain
 
 LITE0_PYPI = "efficientnet-lite0-pypi"
 LITE0_PYPI_BACKBONES = ("efficientnet_lite0", "tf_efficientnet_lite0")
@@ -98,14 +99,14 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise DfdetectError("missing_path", "pretrained weights file not found", path,
                             "pass an existing .pth or .safetensors file")
-    try:
-        if path.suffix == ".safetensors":
+    if path.suffix == ".safetensors":
+        try:
             state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch and safetensors raise many types for a corrupt file
-        raise DfdetectError("bad_input", f"cannot read weights ({exc.__class__.__name__}: {exc})", path,
-                            "pass a state dict saved with torch.save or safetensors") from exc
+        except Exception as exc:  # safetensors raises several types for a corrupt file
+            raise DfdetectError("bad_input", f"cannot read weights ({exc.__class__.__name__}: {exc})", path,
+                                "pass a state dict saved with torch.save or safetensors") from exc
+    else:
+        state = load_plain(path)  # tensors and plain values only; a pickle that would run code is refused
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}

@@ -1,9 +1,9 @@
 """A `dfdetect fit` checkpoint as a model: the one place a checkpoint file is opened.
 
 Checkpoints hold only plain types (tensors, numbers, strings, dicts), so they are read with
-`torch.load(weights_only=True)` passed explicitly (load_plain), from a local file or a URL alike, by
-every stage and by Lightning's `--ckpt_path` (train.cli): a checkpoint from someone else then cannot
-run code on load, whatever torch's default and wherever the file comes from. The
+`torch.load(weights_only=True)` passed explicitly (model.torch_files.load_plain, which Lightning's
+`--ckpt_path` also goes through, in train.cli): a checkpoint from someone else then cannot run code on
+load, whatever torch's default and wherever the file comes from. The
 network is rebuilt from the backbone name with `model.backbones` and the weights, so loading needs
 nothing from the training package, and every stage that takes a checkpoint (calibrate, export,
 evaluate, the recipes) depends down on this module rather than on `train`.
@@ -12,13 +12,8 @@ evaluate, the recipes) depends down on this module rather than on `train`.
 from __future__ import annotations
 
 import dataclasses
-import pickle
-import re
-import tempfile
 from pathlib import Path
-from typing import Any
 
-import torch
 from torch import nn
 
 import dfdetect
@@ -26,6 +21,7 @@ from dfdetect.errors import DfdetectError
 from dfdetect.model.backbones import create_backbone
 from dfdetect.model.contract import IMAGENET_MEAN, IMAGENET_STD, ModelContract
 from dfdetect.model.crops import ExtractOptions
+from dfdetect.model.torch_files import URL_SCHEMES, load_plain
 from dfdetect.records import file_sha256
 
 VAL_METRICS_KEY = "dfdetect_val_metrics"
@@ -33,40 +29,6 @@ TRAINING_DATA_KEY = "dfdetect_training_data"
 CROPS_KEY = "dfdetect_crops"  # the ExtractOptions of the training crops, as a dict
 NETWORK_PREFIX = "net."
 EMA_PREFIX = "ema_net.module."  # timm's ModelEmaV3 keeps the averaged copy as `.module`
-
-
-URL_SCHEMES = ("http://", "https://")
-_GLOBAL = re.compile(r"GLOBAL (\S+) was not an allowed global")
-
-
-def load_plain(source: str | Path, map_location: Any = "cpu") -> Any:
-    """A torch file's contents, from a local path or an http(s) URL, read with weights_only=True
-    whatever torch's default (torch < 2.6 and Lightning's URL reader default to unpickling anything).
-    A URL is downloaded to a temporary file first, never to a cache. A file that asks for more than
-    tensors and plain values is refused in one line naming what it asked for, without torch's
-    advice to load it with weights_only=False."""
-    text = str(source)
-    try:
-        if text.startswith(URL_SCHEMES):
-            with tempfile.TemporaryDirectory(prefix="dfdetect-ckpt-") as folder:
-                local = Path(folder) / "download.ckpt"
-                torch.hub.download_url_to_file(text, str(local), progress=False)
-                return torch.load(local, map_location=map_location, weights_only=True)
-        return torch.load(source, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise unsafe_checkpoint(text, exc) from None
-    except Exception as exc:  # torch and urllib raise many types for a missing, corrupt or unreachable file
-        raise DfdetectError("bad_input", f"cannot load checkpoint ({exc.__class__.__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else ''})", text,
-                            "pass a .ckpt written by `dfdetect fit`") from exc
-
-
-def unsafe_checkpoint(source: str | Path, refusal: pickle.UnpicklingError) -> DfdetectError:
-    """torch's weights_only refusal as one line naming what the file asked to run."""
-    named = _GLOBAL.search(str(refusal))
-    asked = f"runs {named.group(1)}" if named else "holds objects other than tensors and plain values"
-    return DfdetectError("bad_input", f"refused: loading this checkpoint {asked}, and only tensors and plain values "
-                         "are loaded", source, "use a checkpoint written by `dfdetect fit`")
 
 
 def read_checkpoint(path: str | Path) -> dict:

@@ -22,8 +22,9 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveCon
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.plugins import TorchCheckpointIO
 
-from dfdetect.model.checkpoint import VAL_METRICS_KEY, load_plain, read_checkpoint, unsafe_checkpoint
+from dfdetect.model.checkpoint import VAL_METRICS_KEY, read_checkpoint
 from dfdetect.model.resources import recipe_path
+from dfdetect.model.torch_files import load_plain, unsafe_checkpoint
 from dfdetect.records import RUN_MANIFEST_NAME
 from dfdetect.train.data import DeepfakeDataModule
 from dfdetect.train.module import DetectorModule
@@ -78,7 +79,7 @@ CHATTY_LOGGERS = ("pytorch_lightning.utilities.rank_zero", "pytorch_lightning.tr
 
 
 class PlainCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint reading (`--ckpt_path`, local or a URL) through model.checkpoint.load_plain,
+    """Lightning's checkpoint reading (`--ckpt_path`, local or a URL) through model.torch_files.load_plain,
     so only tensors and plain values are unpickled. Lightning's own reader loads a URL with
     weights_only=False, which runs whatever pickle the server sends, and a local file with torch's
     default, which before torch 2.6 was to run it too."""

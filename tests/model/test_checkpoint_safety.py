@@ -1,8 +1,8 @@
 """No entry point that reads a checkpoint runs the pickle inside it: fit / validate / test `--ckpt_path`
 (a local file or a URL, which Lightning itself loads with weights_only=False), export, calibrate,
-evaluate, and the starter recipe's read_checkpoint. The malicious file is a real pickle whose
-__reduce__ opens (creates) a marker file when it is unpickled: the marker must never appear, and each
-refusal is one line that names what the file asked to run."""
+evaluate, the starter recipe's read_checkpoint and a recipe's `pretrained: PATH` weights. The malicious
+file is a real pickle whose __reduce__ opens (creates) a marker file when it is unpickled: the marker
+must never appear, and each refusal is one line that names what the file asked to run."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ import torch
 
 from dfdetect.cli import main
 from dfdetect.errors import DfdetectError
-from dfdetect.model.checkpoint import load_plain, read_checkpoint
+from dfdetect.model.backbones import read_state_dict
+from dfdetect.model.checkpoint import read_checkpoint
+from dfdetect.model.torch_files import load_plain
 from tests.train.conftest import write_tiny_crops
 
 REFUSAL = "refused: loading this checkpoint runs io.open, and only tensors and plain values are loaded"
@@ -92,6 +94,8 @@ def test_stage_entry_points_refuse_a_malicious_checkpoint(served, crops, tmp_pat
             load_plain(source)
     with pytest.raises(DfdetectError, match="refused"):
         read_checkpoint(evil)
+    with pytest.raises(DfdetectError, match=re.escape(REFUSAL)):  # `pretrained: PATH` in a recipe
+        read_state_dict(evil)
     assert not marker.exists()
     assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "c.json").exists()
 
