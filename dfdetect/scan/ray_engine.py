@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -27,9 +28,17 @@ from dfdetect.records import ScanRecord
 FILES_PER_BATCH = 8
 
 
+def to_arrow(task: object) -> dict:
+    """A task dataclass as a Ray row, its text fields as the file system's bytes: Arrow refuses the
+    surrogate escapes Python keeps a non-UTF-8 file name in."""
+    return {name: os.fsencode(value) if isinstance(value, str) else value
+            for name, value in dataclasses.asdict(task).items()}
+
+
 def plain(value: object) -> object:
-    """A numpy scalar from a Ray batch column as the Python value a task dataclass holds."""
-    return value.item() if isinstance(value, np.generic) else value
+    """A value from a Ray batch column as the Python value a task dataclass holds (the inverse of to_arrow)."""
+    value = value.item() if isinstance(value, np.generic) else value
+    return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
 class ScanActor:
@@ -75,7 +84,7 @@ def ray_records(tasks: list, model_path: str | Path, scan: Callable[..., Iterabl
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False  # the scan shows its own bar
-        dataset = ray.data.from_items([dataclasses.asdict(t) for t in tasks],
+        dataset = ray.data.from_items([to_arrow(t) for t in tasks],
                                       override_num_blocks=max(1, -(-len(tasks) // files_per_batch)))
         records = dataset.map_batches(
             ScanActor, batch_size=files_per_batch, batch_format="numpy",
