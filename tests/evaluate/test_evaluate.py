@@ -19,12 +19,12 @@ from sklearn.metrics import roc_auc_score
 
 from dfdetect import calibrate
 from dfdetect.errors import DfdetectError
-from dfdetect.evaluate import cli as evaluate_cli
 from dfdetect.evaluate.evaluation import DEFAULT_AGGREGATIONS, evaluate
 from dfdetect.evaluate.robustness import SWEEPS
 from dfdetect.metrics import auc_interval
 from dfdetect.model.calibration import read_calibration
 from dfdetect.model.scoring import load_crop_sets
+from dfdetect.recipes import evaluate_command as evaluate_cli
 from dfdetect.records import read_crops
 
 
