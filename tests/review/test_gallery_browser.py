@@ -39,6 +39,10 @@ def test_two_verdicts_set_in_the_browser_are_saved_and_imported(scan_results, tm
             assert download.value.suggested_filename == "verdicts.csv"
             saved = tmp_path / "verdicts.csv"
             download.value.save_as(saved)
+            page.reload()  # verdicts, note and reviewer are kept in the browser until saved and after
+            assert page.is_checked("input[name='verdict-1'][value='fake']")
+            assert page.input_value("textarea[name='note-1']") == 'seam at the jaw, "clearly" blended'
+            assert page.input_value("#reviewer") == "Ada Reviewer"
             assert errors == []
         finally:
             browser.close()
