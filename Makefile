@@ -36,9 +36,17 @@ demo: setup
 	$(BIN)/dfdetect demo --out runs/demo
 
 # Rebuild the shipped starter model (dfdetect/model/starter, a package resource) from the bundled real faces
-# (CPU: see dfdetect/model/starter/MODEL_CARD.md)
+# (CPU: see dfdetect/model/starter/MODEL_CARD.md). With the development set of real deepfakes built in
+# DEVSET (benchmarks/realworld_bench.py), the new model replaces the shipped one only if its video AUC on
+# the set's val part is not lower; the test part is measured for the model card.
+DEVSET ?= runs/devset
 starter-model: setup
-	$(BIN)/python -m dfdetect.recipes.starter --work runs/starter --out dfdetect/model/starter
+	@gate=""; if [ -d "$(DEVSET)" ]; then \
+	  $(BIN)/python benchmarks/realworld_bench.py --devset $(DEVSET) --part val --labels-only --out runs/starter/dev-val && \
+	  $(BIN)/python benchmarks/realworld_bench.py --devset $(DEVSET) --part test --labels-only --out runs/starter/dev-test && \
+	  gate="--gate-labels runs/starter/dev-val/labels.csv --report-labels runs/starter/dev-test/labels.csv"; \
+	else echo "no development set in $(DEVSET): building without the real-deepfake gate"; fi; \
+	$(BIN)/python -m dfdetect.recipes.starter --work runs/starter --out dfdetect/model/starter $$gate
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

@@ -16,6 +16,7 @@ ERROR_CODES = {
     "bad_input": "an input file is malformed",
     "bad_config": "an option or config value is invalid",
     "timeout": "processing the file took longer than the per-file limit",
+    "quality_gate": "a new model scored below the one it would replace",
     "internal": "an unexpected error",
 }
 

@@ -16,6 +16,11 @@ from dfdetect.errors import DfdetectError
 STARTER_DIR = Path(str(resources.files("dfdetect.model") / "starter"))
 CONFIGS_DIR = Path(str(resources.files("dfdetect") / "configs"))
 RECIPE_SUFFIXES = (".yaml", ".yml")
+# said once per scan that uses the starter: its scores on real benchmark deepfakes are near chance
+# (MODEL_CARD.md), and a user must not take them for a detector's verdict
+STARTER_NOTICE = ("note: scanning with the bundled starter model, a small CPU-trained demonstration detector that "
+                  "is near chance on real benchmark deepfakes (see dfdetect/model/starter/MODEL_CARD.md); for real "
+                  "use train one on real benchmark data (`dfdetect fit`) or pass --model MODEL.onnx")
 
 
 def default_model() -> Path:

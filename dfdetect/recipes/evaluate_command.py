@@ -1,4 +1,7 @@
-"""`dfdetect evaluate`: the command-line face of `dfdetect.evaluate.evaluation.evaluate`."""
+"""`dfdetect evaluate`: a model measured on crop sets (`--crops`, the evaluate stage's
+`dfdetect.evaluate.evaluation.evaluate`) or on labelled media files (`--media`, scanned by the scan stage
+and measured by `dfdetect.evaluate.media`: `recipes.media_evaluation`). The verb lives with the recipes
+because its `--media` form chains two stages, which a stage may not do."""
 
 from __future__ import annotations
 
@@ -10,17 +13,25 @@ from dfdetect.evaluate.evaluation import DEFAULT_AGGREGATIONS, evaluate
 from dfdetect.evaluate.fairness import GroupsRequest, parse_bins
 from dfdetect.evaluate.report import disparity_text, interval
 from dfdetect.model.scoring import ALL_SPLITS
+from dfdetect.recipes.media_evaluation import evaluate_media
 from dfdetect.records import SPLITS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True,
                         help="model.onnx from `dfdetect export` or a .ckpt from `dfdetect fit`")
-    parser.add_argument("--crops", required=True, nargs="+", help="one or more crops directories (`dfdetect extract`)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--crops", nargs="+", help="one or more crops directories (`dfdetect extract`)")
+    source.add_argument("--media", default=None,
+                        help="labelled media CSV (columns path,label and optional group,dataset,pair): the files are "
+                             "scanned as `dfdetect scan` would (the scan is kept in OUT/scan.jsonl and resumed)")
     parser.add_argument("--name", nargs="+", default=None, help="a name per crops directory (default: its datasets)")
     parser.add_argument("--index", nargs="+", default=None,
                         help="index.parquet per crops directory (or one for all): adds the per-compression breakdown")
-    parser.add_argument("--out", required=True, help="output directory (scores.parquet, metrics.json, report.html)")
+    parser.add_argument("--out", required=True,
+                        help="output directory (scores.parquet or scores.csv, metrics.json, report.html)")
+    parser.add_argument("--frames", type=int, default=None,
+                        help="--media: frames sampled per video (default: the model contract's)")
     parser.add_argument("--split", default="test", choices=[*SPLITS, ALL_SPLITS],
                         help="rows to evaluate (default test)")
     parser.add_argument("--aggregations", default=",".join(DEFAULT_AGGREGATIONS),
@@ -42,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.media:
+        run_media(args)
+        return
     aggregations = [rule.strip() for rule in args.aggregations.split(",") if rule.strip()]
     if bool(args.groups) != bool(args.by):
         raise DfdetectError("bad_config", "--groups and --by go together", None,
@@ -66,6 +80,23 @@ def run(args: argparse.Namespace) -> None:
         print_fairness(metrics["fairness"])
     if metrics["skipped_crops"]:
         print(f"{metrics['skipped_crops']} unreadable crops skipped")
+    print(f"wrote {Path(args.out) / 'report.html'}")
+
+
+def run_media(args: argparse.Namespace) -> None:
+    if not args.model.endswith(".onnx"):
+        raise DfdetectError("bad_config", "--media scans with an ONNX model", args.model,
+                            "export the checkpoint first: dfdetect export --checkpoint CKPT --out model.onnx")
+    metrics = evaluate_media(args.media, args.model, args.out, frames=args.frames)
+    print(f"evaluated {metrics['model']['name']} on {metrics['files']} labelled files "
+          f"({metrics['scored']} scored; unscored: {metrics['unscored'] or 'none'})")
+    print(f"{'part':28}{'files':>7}{'fake':>6}{'real':>6}{'AUC':>8}{'95 % CI (groups)':>18}  note")
+    parts = {"all": metrics["overall"], **{f"dataset {k}": v for k, v in metrics["per_dataset"].items()}}
+    for name, block in parts.items():
+        print(f"{name:28}{block['n']:>7}{block['n_fake']:>6}{block['n_real']:>6}{_cell(block['auc']):>8}"
+              f"{interval(block['auc_ci95']):>18}  {block['note']}")
+    for name, block in metrics["pairs"].items():
+        print(f"fakes above their real ({name}): {block['fake_above_real']:.2f} of {block['pairs']}")
     print(f"wrote {Path(args.out) / 'report.html'}")
 
 

@@ -45,6 +45,7 @@ from dfdetect.model.calibration import write_calibration
 from dfdetect.model.checkpoint import read_checkpoint
 from dfdetect.model.crops import ExtractOptions
 from dfdetect.model.resources import CONFIGS_DIR, STARTER_DIR, recipe_path
+from dfdetect.recipes.media_evaluation import evaluate_media
 from dfdetect.records import CROP_COLUMNS, INDEX_COLUMNS, REAL, IndexRow, read_crops, write_rows
 from dfdetect.sample_data import bundled_faces
 from dfdetect.train.cli import run_lightning
@@ -200,17 +201,65 @@ def fpr_ratio_interval(flagged: np.ndarray, video: np.ndarray, groups: np.ndarra
     return list(percentile_interval(ratios)) if ratios else None
 
 
+def real_media_result(model: Path, labels: Path, out: Path) -> dict:
+    """A model on labelled real media, scanned as `dfdetect scan` would: AUC with its interval, AUC per
+    dataset, and the share of fakes scoring above their own real."""
+    metrics = evaluate_media(labels, model, out, progress=False)
+    return {"labels": str(labels), "overall": metrics["overall"],
+            "per_dataset": {name: block["auc"] for name, block in metrics["per_dataset"].items()},
+            "pairs": metrics["pairs"].get("all")}
+
+
+def real_media_section(real_media: dict) -> str:
+    """The model card's account of the model on real deepfakes (empty when it was not measured)."""
+    rows = []
+    for part, result in real_media.items():
+        overall, pairs = result["overall"], result["pairs"]
+        ci = overall["auc_ci95"]
+        rows.append([part, overall["n"], fmt(overall["auc"]), f"{fmt(ci[0])}–{fmt(ci[1])}" if ci else "–",
+                     ", ".join(f"{name} {fmt(auc)}" for name, auc in result["per_dataset"].items()),
+                     f"{pairs['fake_above_real']:.2f} of {pairs['pairs']}" if pairs else "–"])
+    if not rows:
+        return ""
+    return f"""
+## Real benchmark deepfakes (`dfdetect evaluate --media`)
+Scanned with `dfdetect scan` defaults; 95 % intervals resample groups (an FF++ pair of people, a Celeb-DF
+identity). A synthetic test score says nothing about these: read this table before using the model.
+
+{markdown_table(["labelled media", "videos", "AUC", "95 % CI", "AUC per dataset", "fakes above their own real"], rows)}
+"""
+
+
+def publish(candidate: Path, shipped: Path, gate: tuple[str, float, float] | None = None) -> None:
+    """Copy the built model folder over the shipped one, unless `gate` — (labelled media name, the new
+    model's AUC there, the shipped model's) — says the new one is worse: then nothing is replaced and a
+    `quality_gate` error names both numbers."""
+    if gate is not None and gate[1] < gate[2]:
+        raise DfdetectError("quality_gate", f"the new model's video AUC on {gate[0]} is {gate[1]:.3f}, below the "
+                            f"shipped model's {gate[2]:.3f}", candidate,
+                            f"{shipped} is left as it was; the new model stays in {candidate}")
+    shutil.copytree(candidate, shipped, dirs_exist_ok=True)
+
+
 def build_starter(work: Path, out: Path, fit_args: list[str] | None = None, checkpoint: Path | None = None,
-                  config: Path = CONFIG) -> dict:
+                  config: Path = CONFIG, gate_labels: Path | None = None, report_labels: Path | None = None) -> dict:
     """Run every stage; `work` keeps the intermediate files, `out` receives what ships. With
     `checkpoint` (a fit checkpoint of an earlier build) training is skipped and the later stages
     (calibrate, export, evaluate, card) are rebuilt from it. `config` is the training recipe (a
-    LightningCLI YAML); its model input size and crop margin also set the crops'."""
+    LightningCLI YAML); its model input size and crop margin also set the crops'.
+
+    The model is built in `work/candidate` and copied to `out` at the end. With `gate_labels` (a labelled
+    media CSV of real deepfakes, e.g. the development set's val part) it is copied only if its video AUC
+    there is at least that of the model already in `out`; otherwise a `quality_gate` error names both
+    and the candidate stays in `work/candidate`. `report_labels` (e.g. the development set's test part) is
+    measured for the model card only."""
     crop_size, margin = crop_geometry(config, fit_args)  # a bad recipe fails here, before any folder is made
     started = time.time()
     timings: dict[str, float] = {}
     work.mkdir(parents=True, exist_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+    shipped, out = out, work / "candidate"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
 
     def lap(name: str) -> None:
         timings[name] = round(time.time() - started - sum(timings.values()), 1)
@@ -248,6 +297,13 @@ def build_starter(work: Path, out: Path, fit_args: list[str] | None = None, chec
 
     # each test unit is one crop (one face per image), so the rows are the units
     checks = acceptance(metrics, pd.read_parquet(work / "evaluation" / "scores.parquet"))
+    real_media = {}
+    for part, labels in (("gate", gate_labels), ("report", report_labels)):
+        if labels:
+            real_media[f"{part}: {labels.name}"] = real_media_result(out / "model.onnx", labels, work / f"{part}_new")
+    shipped_gate = (real_media_result(shipped / "model.onnx", gate_labels, work / "gate_shipped")
+                    if gate_labels and (shipped / "model.onnx").is_file() else None)
+    lap("real_media")
     for name in ("metrics.json", "report.html"):
         shutil.copy(work / "evaluation" / name, out / f"test_{name}")
     shutil.copy(next(Path(checkpoint).parent.parent.glob("config.yaml")), out / "training_config.yaml")
@@ -266,9 +322,12 @@ def build_starter(work: Path, out: Path, fit_args: list[str] | None = None, chec
                         "default_threshold": calibration.default_threshold,
                         "before": calibration.before, "after": calibration.after},
         "acceptance": checks,
+        "real_media": real_media,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
     (out / "MODEL_CARD.md").write_text(model_card(manifest, metrics, asdict(report.contract)))
+    publish(out, shipped, (gate_labels.name, real_media[f"gate: {gate_labels.name}"]["overall"]["auc"],
+                           shipped_gate["overall"]["auc"]) if shipped_gate else None)
     return manifest
 
 
@@ -384,6 +443,7 @@ perfectly calibrated model (labels drawn from its own probabilities, 15 bins) wo
 Reproduce: `{manifest['command']}` (writes this folder; intermediate files in runs/starter), then
 `dfdetect evaluate --model dfdetect/model/starter/model.onnx --crops runs/starter/fake_sets/sbi_clean ...`.
 
+{real_media_section(manifest.get("real_media") or {})}
 ## Known limits
 {quality_limit}
 - Trained on studio and lab portraits of a few hundred people, mostly frontal; the people are
@@ -399,6 +459,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=str(STARTER_DIR), help="folder the shipped model is written to")
     parser.add_argument("--config", default=str(CONFIG),
                         help="training recipe, a file or a shipped name; starter_lite0_gpu is the larger one for a GPU")
+    parser.add_argument("--gate-labels", type=Path, default=None,
+                        help="labelled real media CSV (`dfdetect evaluate --media` format, e.g. the development set's "
+                             "val part): replace --out only if the new model's video AUC there is not lower")
+    parser.add_argument("--report-labels", type=Path, default=None,
+                        help="labelled real media CSV measured for the model card only (e.g. the development set's "
+                             "test part)")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="skip training: calibrate, export and evaluate this fit checkpoint of an earlier build")
 
@@ -409,7 +475,7 @@ def main(argv: list[str] | None = None) -> None:
     args, fit_args = parser.parse_known_args(argv)
     try:
         manifest = build_starter(Path(args.work), Path(args.out), fit_args, args.checkpoint,
-                                 recipe_path(args.config))
+                                 recipe_path(args.config), args.gate_labels, args.report_labels)
     except DfdetectError as exc:
         sys.exit(f"dfdetect.recipes.starter: error: {exc.one_line()}")
     print(json.dumps(manifest["acceptance"], indent=2, default=str))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from dfdetect.faces import DETECTORS
 from dfdetect.media.io import DEFAULT_MAX_PIXELS
-from dfdetect.model.resources import default_model
+from dfdetect.model.resources import STARTER_NOTICE, default_model
 from dfdetect.model.session import PRECISIONS
 from dfdetect.scan.pipeline import DETECT_BATCH, DETECT_EVERY, ENGINES, ScanSummary, scan_paths
 
@@ -87,6 +88,8 @@ def summary_table(summary: ScanSummary) -> str:
 def run(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     model = args.model or default_model()
+    if args.model is None:
+        print(STARTER_NOTICE, file=sys.stderr)
     summary = scan_paths(args.paths, model, args.out, device=args.device, batch_size=args.batch_size,
                          detector=args.detector, frames=args.frames, resume=args.resume, details=args.details,
                          workers=args.workers, max_pixels=args.max_pixels, timeout=args.timeout,

@@ -187,11 +187,7 @@ def blend_matching_sharpness(source: np.ndarray, target: np.ndarray, alpha: np.n
     frequency jitter and the blend itself (two slightly misaligned copies averaged) otherwise leave
     ~95 % of self-blended faces softer than their real; a model then learns "soft = fake" and flags
     every real face in compressed video. Matched, a fake is as likely sharper as softer, and what is
-    left to learn is the mismatch inside the face and at the blend boundary.
-
-    The fake of a black-and-white target stays black and white: a colour-jittered or another person's
-    source would tint it, a cue no real greyscale footage carries (on the bundled ORL faces it made
-    clean fakes trivial and video-quality ones, whose chroma H.264 flattens, hard)."""
+    left to learn is the mismatch inside the face and at the blend boundary."""
     want = sharpness(target, region) * float(np.exp(rng.uniform(-spread, spread)))
     low, high = -1.5, 16.0  # the one-parameter family from strong blur to strong sharpening
     for _ in range(10):
@@ -200,7 +196,23 @@ def blend_matching_sharpness(source: np.ndarray, target: np.ndarray, alpha: np.n
             low = middle
         else:
             high = middle
-    fake = _blend(_sharpen_or_blur(source, (low + high) / 2.0), target, alpha)
+    return _blend(_sharpen_or_blur(source, (low + high) / 2.0), target, alpha)
+
+
+def paste(source: np.ndarray, target: np.ndarray, alpha: np.ndarray, region: np.ndarray, rng: np.random.Generator,
+          match_sharpness: bool = True) -> np.ndarray:
+    """Blend `source` into `target` through `alpha`, matching the fake face's sharpness to the real's when
+    `match_sharpness` (our default, see blend_matching_sharpness) or as it is (the published SBI recipe,
+    which keeps the source's blur or resampling against the target: the inner-face resolution drop of
+    a real face swap).
+
+    The fake of a black-and-white target stays black and white: a colour-jittered or another person's
+    source would tint it, a cue no real greyscale footage carries (on the bundled ORL faces it made
+    clean fakes trivial and video-quality ones, whose chroma H.264 flattens, hard)."""
+    if match_sharpness:
+        fake = blend_matching_sharpness(source, target, alpha, region, rng)
+    else:
+        fake = _blend(source, target, alpha)
     return greyscale(fake) if is_greyscale(target) else fake
 
 
@@ -231,14 +243,16 @@ def is_greyscale(rgb: np.ndarray, tolerance: int = 2) -> bool:
 
 def self_blend(image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.Generator, box: Box | None = None,
                blend_ratios: tuple[float, ...] = BLEND_RATIOS, jpeg_quality: int | None = None,
-               min_change: float = 2.0, max_tries: int = 8) -> tuple[np.ndarray, np.ndarray]:
+               min_change: float = 2.0, max_tries: int = 8, match_sharpness: bool = True
+               ) -> tuple[np.ndarray, np.ndarray]:
     """A self-blended fake of one uint8 RGB face image, and the float32 mask it was blended through.
 
     The source is a colour- and frequency-jittered, slightly shifted and scaled copy of the image,
     blended at a ratio drawn from `blend_ratios`. A weak draw (small ratio, mild jitter, a flat face)
     can leave the face almost unchanged, which would put a real image under a fake label; such draws
     are redrawn until the face's core changes by at least `min_change` grey levels on average.
-    `jpeg_quality` compresses the result once more, as a fake that was shared would be.
+    `jpeg_quality` compresses the result once more, as a fake that was shared would be;
+    `match_sharpness` is `paste`'s.
     """
     target = image.astype(np.float32)
     for _ in range(max_tries):
@@ -246,7 +260,7 @@ def self_blend(image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.G
         core, centre, face_size = _core_geometry(mask)
         source = _shift_and_scale(_jitter_frequency(_jitter_colour(target, rng), rng), rng, centre, face_size)
         ratio = np.float32(rng.choice(blend_ratios))
-        fake = blend_matching_sharpness(source, image, mask * ratio, core, rng)
+        fake = paste(source, image, mask * ratio, core, rng, match_sharpness)
         if mean_change(fake, image, core) >= min_change:
             return (fake if jpeg_quality is None else jpeg(fake, jpeg_quality)), mask
     raise DfdetectError("bad_input", f"self-blending changed the face by less than {min_change} grey levels "
@@ -267,7 +281,7 @@ def transfer_colour(source: np.ndarray, target: np.ndarray, region: np.ndarray) 
 
 def identity_swap(target: np.ndarray, target_landmarks: np.ndarray, source: np.ndarray,
                   source_landmarks: np.ndarray, rng: np.random.Generator,
-                  jpeg_quality: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  jpeg_quality: int | None = None, match_sharpness: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The source person's face pasted onto the target's head, and the float32 mask used.
 
     The source is aligned by the similarity transform (rotation, uniform scale, shift) that best maps
@@ -291,5 +305,5 @@ def identity_swap(target: np.ndarray, target_landmarks: np.ndarray, source: np.n
     aligned_points = source_points @ matrix[:, :2].T.astype(np.float32) + matrix[:, 2].astype(np.float32)
     mask = np.minimum(face_mask(target.shape, target_points, rng=rng), face_mask(target.shape, aligned_points))
     core, _centre, _size = _core_geometry(mask)
-    fake = blend_matching_sharpness(transfer_colour(aligned, target, core), target, mask, core, rng)
+    fake = paste(transfer_colour(aligned, target, core), target, mask, core, rng, match_sharpness)
     return (fake if jpeg_quality is None else jpeg(fake, jpeg_quality)), mask

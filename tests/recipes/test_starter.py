@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from dfdetect.model.onnx import read_contract
-from dfdetect.model.resources import STARTER_DIR, default_model
+from dfdetect.model.resources import STARTER_DIR, STARTER_NOTICE, default_model
 from dfdetect.recipes.demo import DEMO_SCAN_DIR, run_demo, truth_of
 from dfdetect.recipes.starter import (
     flagged_test_reals,
@@ -79,3 +79,9 @@ def test_scan_without_a_model_argument_uses_the_starter_model(tmp_path):
     assert done.returncode == 0, done.stderr
     (record,) = read_jsonl(tmp_path / "r.jsonl")
     assert record["status"] == "ok" and record["model_sha256"] == file_sha256(STARTER_MODEL)
+    notices = [line for line in done.stderr.splitlines() if "starter model" in line]
+    assert notices == [STARTER_NOTICE]  # one line saying what the model is and how to get a stronger one
+    with_model = subprocess.run([sys.executable, "-m", "dfdetect", "scan", str(image), "--out",
+                                 str(tmp_path / "m.jsonl"), "--model", str(STARTER_MODEL)],
+                                capture_output=True, text=True, timeout=300)
+    assert with_model.returncode == 0 and STARTER_NOTICE not in with_model.stderr

@@ -17,6 +17,7 @@ from dfdetect.train.sbi import (
     identity_swap,
     is_greyscale,
     self_blend,
+    sharpness,
     transfer_colour,
 )
 
@@ -181,18 +182,25 @@ def test_identity_swap_refuses_mismatched_landmark_sets(faces):
     assert caught.value.code == "bad_input"
 
 
-def test_self_blended_faces_are_as_often_sharper_as_softer_than_their_real():
-    """Softness must not be the label: fakes that are nearly always softer teach "blurry = fake"."""
-    from dfdetect.train.sbi import sharpness
-
+def softer_share(match_sharpness: bool) -> float:
+    """Share of 100 self-blends of 25 London faces at 128 px whose face core is softer than the real's."""
     landmarks = london_landmarks()
     softer = draws = 0
     for i, path in enumerate(london_images()[:25]):
         image = cv2.resize(read_image(path), (128, 128), interpolation=cv2.INTER_AREA)
         points = landmarks[path.name[:3]] / 2.0
         for k in range(4):
-            fake, mask = self_blend(image, points, np.random.default_rng((i, k)))
+            fake, mask = self_blend(image, points, np.random.default_rng((i, k)), match_sharpness=match_sharpness)
             core = mask >= 0.5
             softer += sharpness(fake.astype(np.float32), core) < sharpness(image.astype(np.float32), core)
             draws += 1
-    assert 0.35 <= softer / draws <= 0.65
+    return softer / draws
+
+
+def test_self_blended_faces_are_as_often_sharper_as_softer_than_their_real():
+    """Matched (our default), fakes are as often sharper as softer than their real, so softness cannot be
+    the label ("blurry = fake"); unmatched (the published recipe, an ablation on real deepfakes), the
+    pasted face's resolution drop stays in: clearly more of them come out softer."""
+    matched, unmatched = softer_share(True), softer_share(False)
+    assert 0.35 <= matched <= 0.65
+    assert unmatched >= matched + 0.1

@@ -10,7 +10,15 @@ import yaml
 
 from dfdetect.errors import DfdetectError
 from dfdetect.model.resources import CONFIGS_DIR
-from dfdetect.recipes.starter import CONFIG, crop_geometry, main, make_fake_sets, rebuild_command, recipe_summary
+from dfdetect.recipes.starter import (
+    CONFIG,
+    crop_geometry,
+    main,
+    make_fake_sets,
+    publish,
+    rebuild_command,
+    recipe_summary,
+)
 from dfdetect.records import REAL
 
 from .conftest import SBI_CROP_SIZE
@@ -86,3 +94,18 @@ def test_fake_sets_pair_every_held_out_real_with_one_fake(real_face_crops, tmp_p
     clean, video = (cv2.imread(str(sets[name] / "crops/00000_real.jpg")).astype(np.int16)
                     for name in ("sbi_clean", "sbi_video"))
     assert 0.5 < np.abs(clean - video).mean() < 20
+
+
+def test_a_new_model_worse_on_real_deepfakes_does_not_replace_the_shipped_one(tmp_path):
+    candidate, shipped = tmp_path / "candidate", tmp_path / "shipped"
+    for folder, content in ((candidate, b"new"), (shipped, b"old")):
+        folder.mkdir()
+        (folder / "model.onnx").write_bytes(content)
+    with pytest.raises(DfdetectError, match=r"AUC on val\.csv is 0\.480, below the shipped model's 0\.520") as error:
+        publish(candidate, shipped, ("val.csv", 0.48, 0.52))
+    assert error.value.code == "quality_gate" and (shipped / "model.onnx").read_bytes() == b"old"
+    publish(candidate, shipped, ("val.csv", 0.52, 0.52))  # not lower: ships
+    assert (shipped / "model.onnx").read_bytes() == b"new"
+    (candidate / "model.onnx").write_bytes(b"newer")
+    publish(candidate, shipped)  # no development set: no gate
+    assert (shipped / "model.onnx").read_bytes() == b"newer"
