@@ -32,15 +32,17 @@ def now_utc() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def git_state(folder: Path) -> dict | None:
-    """{"commit", "dirty"} of the git checkout holding `folder`; None when it is not one (an installed
-    wheel) or git is absent. `dirty` says the working tree differs from the commit, so the commit
-    alone does not reproduce the code."""
+def git_state(source: Path) -> dict | None:
+    """{"commit", "dirty"} of the git checkout this source file is tracked in; None when it is not
+    tracked (an installed wheel, even one inside some repository's virtualenv) or git is absent.
+    `dirty` says the working tree differs from the commit, so the commit alone does not reproduce
+    the code."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, check=True,
+        return subprocess.run(["git", "-C", str(source.parent), *args], capture_output=True, text=True, check=True,
                               timeout=GIT_TIMEOUT_S).stdout.strip()
 
     try:
+        git("ls-files", "--error-unmatch", source.name)
         commit = git("rev-parse", "HEAD")
         dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
     except (OSError, subprocess.SubprocessError):
@@ -96,7 +98,7 @@ class RunManifest(Callback):
             "started_at": now_utc(),
             "command": sys.argv,
             "host": platform.node(),
-            "git": git_state(Path(__file__).resolve().parent),
+            "git": git_state(Path(__file__).resolve()),
             "packages": package_versions(),
             "seed": int(os.environ["PL_GLOBAL_SEED"]) if "PL_GLOBAL_SEED" in os.environ else None,
             "resumed_from": str(trainer.ckpt_path) if trainer.ckpt_path else None,

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+import dfdetect.train.run_manifest as run_manifest
 from dfdetect.cli import main
 from dfdetect.errors import DfdetectError
 from dfdetect.export import export_checkpoint
@@ -32,6 +34,7 @@ from dfdetect.review.provenance import MISMATCH, MISSING, OK, provenance_chain
 from dfdetect.sample_data import london_images
 from dfdetect.scan.pipeline import scan_paths
 from dfdetect.train.cli import run_lightning
+from dfdetect.train.run_manifest import git_state
 
 CHAIN = ["record", "model file", "contract", "training run", "crops table", "data index"]
 
@@ -141,3 +144,17 @@ def test_export_clear_names_the_default_clear_threshold_and_refuses_unknown_name
     contract = read_contract(tmp_path / "m.onnx")
     assert contract.clear_threshold == "default"
     assert (contract.decision_rule().clear_name, contract.decision_rule().clear) == ("default", 0.5)
+
+
+def test_git_state_names_the_commit_only_for_code_tracked_in_the_checkout(tmp_path):
+    source = Path(run_manifest.__file__).resolve()
+    head = subprocess.run(["git", "-C", str(source.parent), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    assert git_state(source)["commit"] == head
+    stray = source.parent / "untracked_probe_for_test.py"  # inside the checkout, but not part of it
+    stray.write_text("")
+    try:
+        assert git_state(stray) is None
+    finally:
+        stray.unlink()
+    assert git_state(tmp_path / "x.py") is None  # outside any checkout
