@@ -395,7 +395,8 @@ pseudo-fakes made on the fly. Toolkit {manifest['toolkit_version']}, built {mani
 **Not a production moderation model; train on benchmark data (FF++, Celeb-DF, DFDC) for that.** It has
 never seen a real deepfake video: it scores how much a face looks blended or pasted, which is what
 most face-swap pipelines leave behind, and it is meant for trying the toolkit, smoke tests and as a
-starting point for fine-tuning.
+starting point for fine-tuning. **Do not use it to judge whether real media is manipulated:** on the
+real benchmark deepfakes measured below it ranks fakes at or below chance.
 
 ## Intended and out-of-scope use
 - Intended: a first look at an archive, demos, a baseline, a warm start for training on real benchmarks.
