@@ -41,8 +41,8 @@ from benchmarks.make_clips import make_clips  # noqa: E402
 from benchmarks.peers.dfdc_winner import how_to_get  # noqa: E402
 from dfdetect.model.contract import ModelContract, Preprocessing  # noqa: E402
 from dfdetect.model.session import OnnxModel  # noqa: E402
+from dfdetect.results import read_jsonl  # noqa: E402
 from dfdetect.scan.pipeline import scan_paths  # noqa: E402
-from dfdetect.scan.writers import read_jsonl  # noqa: E402
 from tests.scan.corpus import comparable, copy_london_faces, good_clip, kill_scan, spawned_children  # noqa: E402
 
 SAMPLED_FRAMES = 32

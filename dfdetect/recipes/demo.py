@@ -32,10 +32,10 @@ from dfdetect.model.crops import ExtractOptions
 from dfdetect.model.resources import default_model, recipe_path
 from dfdetect.recipes.labelled_faces import build_labelled_faces
 from dfdetect.records import INDEX_COLUMNS, write_rows
+from dfdetect.results import read_jsonl
 from dfdetect.review.queue import export_queue
 from dfdetect.sample_data import SAMPLE_DIR, london_identity, london_images
 from dfdetect.scan.pipeline import scan_paths
-from dfdetect.scan.writers import read_jsonl
 from dfdetect.train.cli import run_lightning
 
 DEMO_SCAN_DIR = SAMPLE_DIR / "demo_scan"

@@ -22,7 +22,7 @@ from dfdetect.errors import DfdetectError
 from dfdetect.model.contract import ModelContract
 from dfdetect.model.onnx import read_contract
 from dfdetect.records import file_sha256
-from dfdetect.scan.writers import read_results
+from dfdetect.results import read_results
 
 OK, MISSING, MISMATCH = "ok", "missing", "mismatch"
 

@@ -29,7 +29,7 @@ from dfdetect.media.io import iter_media_frames
 from dfdetect.media.provenance import evidence_summary
 from dfdetect.model.contract import TRIAGES
 from dfdetect.records import record_path
-from dfdetect.scan.writers import read_results
+from dfdetect.results import read_results
 
 DEFAULT_INCLUDE = ("review", "fake")
 FACES_PER_ITEM = 3

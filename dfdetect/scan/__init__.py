@@ -13,7 +13,6 @@ _EXPORTS = {
     "expand_inputs": "inputs", "read_manifest": "inputs",
     "ScanSummary": "pipeline", "scan_paths": "pipeline",
     "OnnxModel": "session",
-    "JsonlWriter": "writers", "read_jsonl": "writers", "read_results": "writers", "recorded_keys": "writers",
 }
 __all__ = sorted(_EXPORTS)
 

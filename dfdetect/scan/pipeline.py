@@ -37,11 +37,7 @@ from dfdetect.model.aggregate import aggregate
 from dfdetect.model.contract import DecisionRule, Preprocessing
 from dfdetect.model.session import OnnxModel
 from dfdetect.records import ScanRecord, file_sha256, path_bytes_hex, utf8_text
-from dfdetect.scan.decode import DecodePool, DecodeSettings, FileDecoded, FrameChunk, worker_count
-from dfdetect.scan.evidence import explain_top_faces, with_provenance
-from dfdetect.scan.inputs import expand_inputs
-from dfdetect.scan.ray_engine import ray_records
-from dfdetect.scan.writers import (
+from dfdetect.results import (
     HASH_RESUME_KEY,
     RESUME_KEY,
     JsonlWriter,
@@ -53,6 +49,10 @@ from dfdetect.scan.writers import (
     write_json_atomic,
     write_table,
 )
+from dfdetect.scan.decode import DecodePool, DecodeSettings, FileDecoded, FrameChunk, worker_count
+from dfdetect.scan.evidence import explain_top_faces, with_provenance
+from dfdetect.scan.inputs import expand_inputs
+from dfdetect.scan.ray_engine import ray_records
 
 TOP_FACES = 5
 GPU_BATCH_SIZE, CPU_BATCH_SIZE = 32, 8

@@ -15,8 +15,8 @@ import pytest
 
 from dfdetect.cli import main
 from dfdetect.errors import DfdetectError
+from dfdetect.results import read_jsonl
 from dfdetect.review.queue import FACE_PIXELS, QueueItem, export_queue, margin_logit, render_gallery, select_items
-from dfdetect.scan.writers import read_jsonl
 
 
 def gallery_data(page: str) -> dict:

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from dfdetect.records import record_path
+from dfdetect.results import read_jsonl, read_results
 from dfdetect.scan.pipeline import scan_paths
-from dfdetect.scan.writers import read_jsonl, read_results
 from tests.scan.corpus import (
     audio_only_mp4,
     copy_london_faces,

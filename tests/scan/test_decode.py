@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dfdetect.results import read_jsonl
 from dfdetect.scan.decode import DecodePool, DecodeSettings, FileDecoded, FrameChunk, decode_file
 from dfdetect.scan.pipeline import scan_paths
-from dfdetect.scan.writers import read_jsonl
 from tests.scan.corpus import copy_london_faces, good_clip
 
 

@@ -10,9 +10,9 @@ from dfdetect.faces import Face, box_iou, create_detector
 from dfdetect.faces.tracking import faces_between
 from dfdetect.media.io import Frame
 from dfdetect.model.contract import Preprocessing
+from dfdetect.results import read_jsonl
 from dfdetect.scan.decode import FileDecoded
 from dfdetect.scan.pipeline import DetectionBatcher, FileTask, PreparedFile, scan_paths
-from dfdetect.scan.writers import read_jsonl
 from tests.scan.corpus import good_clip, london_face
 
 FRAMES = 32

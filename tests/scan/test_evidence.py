@@ -8,9 +8,9 @@ import shutil
 import numpy as np
 from PIL import Image
 
+from dfdetect.results import read_results
 from dfdetect.sample_data import london_images
 from dfdetect.scan.pipeline import scan_paths
-from dfdetect.scan.writers import read_results
 from tests.media.c2pa_signing import sign_jpeg
 
 

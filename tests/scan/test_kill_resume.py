@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dfdetect.results import read_jsonl
 from dfdetect.scan.pipeline import scan_paths
-from dfdetect.scan.writers import read_jsonl
 from tests.scan.corpus import comparable, copy_london_faces, count_lines, good_clip, kill_scan
 
 TRIALS = 5

@@ -15,8 +15,8 @@ from dfdetect.faces import Face
 from dfdetect.faces.tracking import main_track_mask
 from dfdetect.model.crops import ExtractOptions
 from dfdetect.records import INDEX_COLUMNS, IndexRow, read_crops, write_rows
+from dfdetect.results import read_jsonl
 from dfdetect.scan.pipeline import scan_paths
-from dfdetect.scan.writers import read_jsonl
 from tests.scan.corpus import h264_clip, london_face
 
 FRAMES = 8

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dfdetect.cli import main
-from dfdetect.scan.writers import read_jsonl
+from dfdetect.results import read_jsonl
 from tests.scan.corpus import copy_london_faces
 
 FACES = 24

@@ -11,9 +11,9 @@ import pytest
 
 from dfdetect.errors import DfdetectError
 from dfdetect.records import SCAN_COLUMNS
+from dfdetect.results import journal_path, read_jsonl, read_results
 from dfdetect.scan.cli import add_arguments, run
 from dfdetect.scan.pipeline import scan_paths
-from dfdetect.scan.writers import journal_path, read_jsonl, read_results
 from tests.scan.corpus import copy_london_faces
 
 

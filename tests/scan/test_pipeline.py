@@ -16,10 +16,10 @@ from dfdetect.errors import DfdetectError
 from dfdetect.media.encode import write_video
 from dfdetect.media.io import read_image
 from dfdetect.records import SCAN_COLUMNS
+from dfdetect.results import read_jsonl
 from dfdetect.sample_data import LONDON_DIR, london_images
 from dfdetect.scan.cli import add_arguments, run
 from dfdetect.scan.pipeline import scan_paths
-from dfdetect.scan.writers import read_jsonl
 
 VIDEO_FRAMES = 12
 REQUESTED_FRAMES = 4

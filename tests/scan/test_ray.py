@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from dfdetect.records import SCAN_COLUMNS
+from dfdetect.results import read_jsonl, read_results
 from dfdetect.scan.pipeline import scan_paths
-from dfdetect.scan.writers import read_jsonl, read_results
 from tests.scan.corpus import copy_london_faces, good_clip, non_utf8_name
 
 pytest.importorskip("ray.data")

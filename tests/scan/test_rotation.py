@@ -11,8 +11,8 @@ from PIL import Image
 
 from dfdetect.faces import create_detector
 from dfdetect.faces.rotation import upright_turns
+from dfdetect.results import read_jsonl
 from dfdetect.scan.pipeline import scan_paths
-from dfdetect.scan.writers import read_jsonl
 from tests.scan.corpus import london_face
 
 

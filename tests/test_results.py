@@ -9,7 +9,7 @@ import time
 import pytest
 
 from dfdetect.errors import DfdetectError
-from dfdetect.scan.writers import JsonlWriter, read_jsonl, recorded_keys
+from dfdetect.results import JsonlWriter, read_jsonl, recorded_keys
 
 
 def test_records_round_trip_one_line_each(tmp_path):
@@ -29,7 +29,7 @@ def test_a_killed_writer_leaves_only_whole_lines(tmp_path):
     """A child process writes records in a loop and is killed mid-stream: every whole line parses, in
     order, and the next writer cuts a torn tail (SIGKILL can stop a 5 kB write between pages)."""
     out = tmp_path / "killed.jsonl"
-    script = (f"from dfdetect.scan.writers import JsonlWriter\n"
+    script = (f"from dfdetect.results import JsonlWriter\n"
               f"w = JsonlWriter({str(out)!r})\n"
               f"i = 0\n"
               f"while True:\n"
