@@ -44,6 +44,7 @@ class Variant:
     description: str
     overrides: list[str] = field(default_factory=list)
     input_size: int = 128
+    epochs: int | None = None  # None: the run's --epochs
 
 
 def published(*changes: str) -> list[str]:
@@ -62,6 +63,8 @@ VARIANTS = {
     "+quality_consistency": Variant("+ quality-consistency term", published("--model.quality_consistency", "0.05")),
     "ours_all": Variant("all of ours (sbi_lite0_faces as committed)"),
     "published_sbi@224": Variant("published self-blend recipe at 224 px", published(), 224),
+    "+video_degrade_x3": Variant("+ H.264/downscale/blur/noise/JPEG on both classes, 3× the epochs",
+                                 published("--data.degradations", VIDEO_DEGRADATIONS), epochs=12),
 }
 
 
@@ -90,6 +93,7 @@ def run_logged(command: list[str], log: Path) -> None:
 
 
 def run_variant(name: str, variant: Variant, work: Path, devset: Path, epochs: int) -> dict:
+    epochs = variant.epochs or epochs
     folder = work / re.sub(r"\W+", "_", name).strip("_")
     result_file = folder / "result.json"
     if result_file.exists():

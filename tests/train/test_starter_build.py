@@ -13,6 +13,8 @@ from dfdetect.model.resources import CONFIGS_DIR
 from dfdetect.recipes.starter import (
     CONFIG,
     crop_geometry,
+    degradations_text,
+    fakes_text,
     main,
     make_fake_sets,
     publish,
@@ -66,12 +68,31 @@ def test_the_build_command_names_a_missing_recipe_and_makes_nothing(tmp_path):
     assert sorted(tmp_path.iterdir()) == []
 
 
-def test_the_card_reads_epochs_averaging_and_face_sizes_off_the_shipped_recipe(tmp_path):
-    torch.save({"epoch": 70, "hyper_parameters": {}, "state_dict": {}}, tmp_path / "best.ckpt")  # read safely
-    # a 128 px crop at margin 1.3 holds a 98 px face; the largest downscale (1.63) leaves 60 px
-    assert recipe_summary(CONFIG, tmp_path / "best.ckpt") == {
-        "input_size": 128, "max_epochs": 96, "best_epoch": 70, "ema_decay": 0.998,
-        "train_face_px": [60, 98], "h264_crfs": [18, 40]}
+def test_the_card_reads_epochs_fakes_and_degradations_off_the_recipe(tmp_path):
+    torch.save({"epoch": 3, "hyper_parameters": {}, "state_dict": {}}, tmp_path / "best.ckpt")  # read safely
+    shipped = recipe_summary(CONFIG, tmp_path / "best.ckpt")
+    assert shipped == {
+        "input_size": 128, "max_epochs": 4, "best_epoch": 3, "ema_decay": None,
+        "train_face_px": [28, 79], "h264_crfs": [23, 38], "swap_fraction": 0.25, "match_sharpness": False,
+        "quality_consistency": 0.0, "degradations": []}
+    assert "keeps its blur or resampling" in fakes_text(shipped)
+    assert "25% of draws an identity swap" in fakes_text(shipped)
+    assert degradations_text(shipped) == "No image-quality degradation was applied in training."
+    # the earlier starter's recipe: swaps, sharpness matching, consistency term, video-quality degradations;
+    # a 128 px crop at margin 1.3 holds a 98 px face, the largest downscale (1.63) leaves 60 px
+    earlier = yaml.safe_load(CONFIG.read_text())
+    earlier["model"].update(quality_consistency=0.05, ema_decay=0.998)
+    earlier["data"].update(swap_fraction=0.4, match_sharpness=True, degradations={"h264": 0.8, "downscale": 0.5},
+                           downscale_factors=[1.0, 1.63], h264_crfs=[18, 40])
+    (tmp_path / "earlier.yaml").write_text(yaml.safe_dump(earlier))
+    summary = recipe_summary(tmp_path / "earlier.yaml", tmp_path / "best.ckpt")
+    assert summary["train_face_px"] == [60, 98] and summary["ema_decay"] == 0.998
+    assert "40% of draws an identity swap" in fakes_text(summary) and "softness carries no label" in fakes_text(summary)
+    assert "weight 0.05" in fakes_text(summary)
+    assert degradations_text(summary) == (
+        "Each of these degradations — faces shrunk to video sizes (60–98 px), real H.264 encoding through PyAV at "
+        "CRF 18–40 — is applied to reals and fakes alike with the same probabilities, so image quality carries no "
+        "label.")
 
 
 def test_fake_sets_pair_every_held_out_real_with_one_fake(real_face_crops, tmp_path):
@@ -109,3 +130,12 @@ def test_a_new_model_worse_on_real_deepfakes_does_not_replace_the_shipped_one(tm
     (candidate / "model.onnx").write_bytes(b"newer")
     publish(candidate, shipped)  # no development set: no gate
     assert (shipped / "model.onnx").read_bytes() == b"newer"
+
+
+def test_fakes_text_without_swaps_or_consistency_says_neither(tmp_path):
+    torch.save({"epoch": 3, "hyper_parameters": {}, "state_dict": {}}, tmp_path / "best.ckpt")
+    recipe = yaml.safe_load(CONFIG.read_text())
+    recipe["data"]["swap_fraction"] = 0.0
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    text = fakes_text(recipe_summary(tmp_path / "recipe.yaml", tmp_path / "best.ckpt"))
+    assert "identity swap" not in text and "quality-consistency" not in text
