@@ -24,10 +24,13 @@ import numpy as np
 import pandas as pd
 
 from dfdetect.errors import DfdetectError
+from dfdetect.faces import Face
 from dfdetect.faces.crop import crop_transform
 from dfdetect.media.io import iter_media_frames
 from dfdetect.media.provenance import evidence_summary
 from dfdetect.model.contract import TRIAGES
+from dfdetect.model.heatmaps import occlusion_map, write_heatmap_png
+from dfdetect.model.session import OnnxModel
 from dfdetect.records import record_path
 from dfdetect.results import read_results
 
@@ -106,15 +109,20 @@ def data_uri(mime: str, payload: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(payload).decode('ascii')}"
 
 
-def face_crops(path: str, media_type: str, faces: list[dict]) -> list[str]:
-    """JPEG data URIs of the faces (frame_index, box) cut again from the media file, in order."""
-    wanted = {int(f["frame_index"]) for f in faces}
+def frames_at(path: str, media_type: str, wanted: set[int]) -> dict[int, np.ndarray]:
+    """The decoded frames of the file whose index is in `wanted` (decoding stops once all are found)."""
     frames: dict[int, np.ndarray] = {}
     for frame in iter_media_frames(path, media_type, num_frames=None, every=1):
         if frame.index in wanted:
             frames[frame.index] = frame.image
         if len(frames) == len(wanted):
             break
+    return frames
+
+
+def face_crops(path: str, media_type: str, faces: list[dict]) -> list[str]:
+    """JPEG data URIs of the faces (frame_index, box) cut again from the media file, in order."""
+    frames = frames_at(path, media_type, {int(f["frame_index"]) for f in faces})
     crops = []
     for face in faces:
         image = frames.get(int(face["frame_index"]))
@@ -127,6 +135,46 @@ def face_crops(path: str, media_type: str, faces: list[dict]) -> list[str]:
         ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         crops.append(data_uri("image/jpeg", jpeg.tobytes()) if ok else "")
     return crops
+
+
+def scan_model_path(results: Path) -> Path:
+    """The model file a results file was scored with, from the scan's `<results>.manifest.json`."""
+    manifest = results.with_name(results.name + ".manifest.json")
+    if not manifest.is_file():
+        raise DfdetectError("missing_path", "no scan manifest beside the results, so the model is unknown", manifest,
+                            "pass --model MODEL.onnx")
+    return Path(json.loads(manifest.read_text())["model"]["path"])
+
+
+def explain_faces(items: list[QueueItem], records: dict[str, dict], model_path: Path, folder: Path) -> int:
+    """Write an occlusion heatmap (the map `scan --explain` draws, dfdetect.model.heatmaps) for every queued
+    face that has none, name it in the record's face, and return how many were made. The face is cut
+    again from its frame with the model's own preprocessing, as the scanner cut it; results keep no
+    landmarks, so a model trained on eye-aligned crops is refused (scan it with --explain instead)."""
+    model = OnnxModel(model_path, device="cpu")
+    preprocessing = model.contract.preprocessing
+    if preprocessing.alignment != "none":
+        raise DfdetectError("bad_config", "the model takes eye-aligned crops, which results cannot cut again "
+                            "(they keep no landmarks)", model_path, "scan with --explain instead")
+    made = 0
+    for item in items:
+        record = records[item.path]
+        missing = [face for face in record.get("top_faces", [])[:FACES_PER_ITEM] if not face.get("heatmap")]
+        if not missing:
+            continue
+        try:
+            frames = frames_at(record_path(record), item.media_type, {int(f["frame_index"]) for f in missing})
+        except (DfdetectError, OSError):  # gone since the scan: attach_pixels notes it
+            continue
+        for number, face in enumerate(missing):
+            image = frames.get(int(face["frame_index"]))
+            if image is None:
+                continue
+            crop, _landmarks = preprocessing.crop(image, Face(tuple(face["box"]), 1.0))
+            png = folder / f"{item.rank:04d}-f{face['frame_index']}-{number}.png"
+            face["heatmap"] = str(write_heatmap_png(crop, occlusion_map(model.logits, crop, preprocessing), png))
+            made += 1
+    return made
 
 
 def attach_pixels(item: QueueItem, record: dict) -> None:
@@ -160,14 +208,16 @@ def render_gallery(items: list[QueueItem], title: str, source: str) -> str:
 
 
 def export_queue(results: str | Path, out: str | Path, include: Iterable[str] = DEFAULT_INCLUDE,
-                 limit: int | None = None) -> list[QueueItem]:
-    """Write `out/queue.csv` and `out/index.html` for the results file's records; returns the items."""
-    results = Path(results)
+                 limit: int | None = None, explain_model: str | Path | None = None) -> list[QueueItem]:
+    """Write `out/queue.csv` and `out/index.html` for the results file's records; returns the items.
+    With `explain_model` (a model.onnx), faces the scan drew no heatmap for get one, in `out/heatmaps/`."""
+    results, out = Path(results), Path(out)
     records = {r["path"]: r for r in read_results(results)}
     items = select_items(records.values(), include)[:limit]
+    if explain_model is not None:
+        explain_faces(items, records, Path(explain_model), out / "heatmaps")
     for item in items:
         attach_pixels(item, records[item.path])
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     queue_frame(items).to_csv(out / "queue.csv", index=False)
     title = f"dfdetect review queue: {len(items)} files from {results.name}"

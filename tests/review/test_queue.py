@@ -15,8 +15,18 @@ import pytest
 
 from dfdetect.cli import main
 from dfdetect.errors import DfdetectError
+from dfdetect.model.resources import default_model
 from dfdetect.results import read_jsonl
-from dfdetect.review.queue import FACE_PIXELS, QueueItem, export_queue, margin_logit, render_gallery, select_items
+from dfdetect.review.queue import (
+    FACE_PIXELS,
+    QueueItem,
+    export_queue,
+    margin_logit,
+    render_gallery,
+    scan_model_path,
+    select_items,
+)
+from dfdetect.scan.pipeline import scan_paths
 
 
 def gallery_data(page: str) -> dict:
@@ -128,3 +138,34 @@ def test_cli_writes_the_queue_and_names_it(scan_results, tmp_path, capsys):
     assert main(["review", "export", str(scan_results), "--out", str(tmp_path / "q"), "--limit", "1"]) == 0
     assert len(pd.read_csv(tmp_path / "q" / "queue.csv")) == 1
     assert str(Path(tmp_path / "q" / "index.html")) in capsys.readouterr().out
+
+
+def test_explain_draws_for_each_queued_face_the_map_scan_explain_draws(scan_results, tmp_path):
+    """`review export --explain` cuts each queued face again with the model's own preprocessing and draws
+    the occlusion map: the picture `scan --explain` draws for the same face, up to resampling noise (the
+    scanner cuts from the frame it decoded for detection, the queue from a fresh decode)."""
+    records = list(read_jsonl(scan_results))
+    target = next(r for r in records if r["triage"] in ("review", "fake") and r["media_type"] == "image")
+    explained = tmp_path / "explained.jsonl"
+    scan_paths([target["path"]], default_model(), explained, device="cpu", workers=0, progress=False,
+               flag="fpr@0.01", clear="eer", explain=True)
+    (scanned,) = read_jsonl(explained)
+    expected = cv2.imread(scanned["top_faces"][0]["heatmap"], cv2.IMREAD_UNCHANGED)
+    assert main(["review", "export", str(scan_results), "--out", str(tmp_path / "q"), "--explain"]) == 0
+    items = gallery_data((tmp_path / "q" / "index.html").read_text())["items"]
+    drawn = [face for item in items for face in item["faces"]]
+    assert drawn and all(face["heatmap_png"] for face in drawn)  # every queued face has its map
+    assert len(list((tmp_path / "q" / "heatmaps").glob("*.png"))) == len(drawn)
+    item = next(i for i in items if i["path"] == target["path"])
+    drawn_here, side = decode(item["faces"][0]["heatmap_png"]).astype(int), expected.shape[0]
+    crop_here, crop_scan = drawn_here[:, :side], expected[:, :side].astype(int)
+    map_here, map_scan = drawn_here[:, side:], expected[:, side:].astype(int)
+    assert drawn_here.shape == expected.shape and np.abs(crop_here - crop_scan).mean() < 1.0  # the same face
+    assert np.abs(map_here - map_scan).mean() < 3.0 < np.abs(map_scan - crop_scan).mean()  # the same map, not none
+
+
+def test_explain_without_a_scan_manifest_asks_for_the_model(scan_results, tmp_path):
+    lone = tmp_path / "lone.jsonl"
+    lone.write_text(scan_results.read_text())
+    with pytest.raises(DfdetectError, match="pass --model"):
+        scan_model_path(lone)
