@@ -94,7 +94,8 @@ def _auc_block(table: pd.DataFrame) -> dict:
     block["auc"] = roc_auc(labels, probs)
     groups_per_class = table.groupby("label")["group"].nunique()
     if groups_per_class.min() < MIN_INTERVAL_GROUPS:
-        block["note"] = f"no interval: fewer than {MIN_INTERVAL_GROUPS} groups hold a {'fake' if groups_per_class.get(1, 0) < MIN_INTERVAL_GROUPS else 'real'}"  # noqa: E501
+        scarce = "fake" if groups_per_class[1] < MIN_INTERVAL_GROUPS else "real"
+        block["note"] = f"no interval: fewer than {MIN_INTERVAL_GROUPS} groups hold a {scarce}"
     else:
         block["auc_ci95"] = list(auc_interval(labels, probs, table["group"].to_numpy()))
     return block
@@ -131,18 +132,15 @@ def media_metrics(table: pd.DataFrame, thresholds: dict[str, float], default_thr
     metrics: dict = {
         "files": len(table),
         "scored": len(scored),
-        "unscored": {f"{status}_{name}": int(count) for (status, label), count in
-                     unscored.groupby(["status", "label"]).size().items()
-                     for name in [("real", "fake")[int(label)]]},
+        "unscored": {f"{status}_{('real', 'fake')[int(label)]}": int(count)
+                     for (status, label), count in unscored.groupby(["status", "label"]).size().items()},
         "overall": _auc_block(scored),
         "per_dataset": {name or "(none)": _auc_block(rows) for name, rows in scored.groupby("dataset")},
-        "per_media_type": {},
+        "per_media_type": {name: _auc_block(rows) for name, rows in scored.groupby("media_type")},
         "thresholds": {},
         "default_threshold": default_threshold,
         "pairs": pair_wins(scored),
     }
-    if "media_type" in scored.columns:
-        metrics["per_media_type"] = {name: _auc_block(rows) for name, rows in scored.groupby("media_type")}
     labels, probs = scored["label"].to_numpy(), scored["probability"].to_numpy(np.float64)
     for name, value in thresholds.items():
         rates = rates_at_threshold(labels, probs, value) if len(scored) else {}
