@@ -20,7 +20,6 @@ import platform
 import re
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -101,13 +100,11 @@ def run_variant(name: str, variant: Variant, work: Path, devset: Path, epochs: i
     folder.mkdir(parents=True, exist_ok=True)
     crops = prepare_crops(work, variant.input_size)
     dfdetect = [sys.executable, "-m", "dfdetect"]
-    started = time.perf_counter()
     if not list(folder.rglob("*.ckpt")):
         run_logged([*dfdetect, "fit", "--config", RECIPE, "--data.crops", str(crops),
                     "--model.input_size", str(variant.input_size), "--trainer.max_epochs", str(epochs),
                     "--trainer.max_time", "00:01:00:00", "--trainer.default_root_dir", str(folder / "fit"),
                     *variant.overrides], folder / "fit.log")
-    fit_minutes = (time.perf_counter() - started) / 60
     checkpoint, synthetic_auc = best_checkpoint(folder / "fit")
     model = folder / "model.onnx"
     if not model.exists():
@@ -115,7 +112,7 @@ def run_variant(name: str, variant: Variant, work: Path, devset: Path, epochs: i
                    folder / "export.log")
     metrics = evaluate_part(devset, str(model), "val", "video", folder / "dev-val")
     result = {"name": name, "description": variant.description, "input_size": variant.input_size,
-              "epochs": epochs, "fit_minutes": round(fit_minutes, 1), "checkpoint": checkpoint.name,
+              "epochs": epochs, "checkpoint": checkpoint.name,
               "synthetic_val_auc": synthetic_auc, "dev_val": metrics["overall"],
               "dev_val_per_dataset": {k: v["auc"] for k, v in metrics["per_dataset"].items()},
               "dev_val_pairs": metrics["pairs"].get("all"), "model": str(model)}

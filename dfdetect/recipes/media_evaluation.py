@@ -17,6 +17,7 @@ from dfdetect import __version__
 from dfdetect.errors import DfdetectError
 from dfdetect.evaluate.media import labelled_scores, media_metrics, read_media_labels, render_media_html
 from dfdetect.records import file_sha256
+from dfdetect.results import read_jsonl
 from dfdetect.scan.pipeline import scan_paths
 
 SCAN_RESULTS = "scan.jsonl"
@@ -48,7 +49,7 @@ def evaluate_media(labels_csv: str | Path, model: str | Path, out: str | Path, *
     check_resumable(out, model)
     summary = scan_paths(labels["path"].tolist(), model, results, frames=frames, detector=detector, workers=workers,
                          resume=results.exists(), progress=progress)
-    records = pd.read_json(results, lines=True)
+    records = pd.DataFrame(read_jsonl(results))  # the journal reader: a torn last line is skipped
     table = labelled_scores(labels, records)
     manifest = json.loads(Path(summary.manifest).read_text())
     contract = manifest["model"]["contract"]
